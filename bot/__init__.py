@@ -1,0 +1,1 @@
+"""The platform-independent core of SO8T."""

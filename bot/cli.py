@@ -1,0 +1,59 @@
+"""`so8t` command line: a thin layer over the library (model commands in cli_model, bot ops in cli_ops)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import click
+
+from bot.config import Config, ConfigError, load_config
+
+
+class CliState:
+    """What the group options give the commands: the loaded config, read once."""
+
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            try:
+                self._config = load_config(self.config_path)
+            except ConfigError as exc:
+                fail(str(exc))
+        assert self._config is not None
+        return self._config
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one clear line to stderr and exit (no traceback for user-caused errors)."""
+    click.echo(f"so8t: error: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", default=None, help="config.yaml path (default: $SO8T_CONFIG or ./config.yaml)")
+@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
+    """SO8T: a safety-gated chat-ops bot with a local dual-head model."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else getattr(logging, os.environ.get("SO8T_LOG_LEVEL", "INFO").upper(), 20),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = CliState(config_path)
+
+
+def _register() -> None:
+    from bot import cli_model, cli_ops
+
+    cli_model.register(main)
+    cli_ops.register(main)
+
+
+_register()

