@@ -9,6 +9,7 @@ llama-cpp-python sees the whole prompt cached and samples at once without re-eva
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import re
@@ -210,8 +211,13 @@ class LlamaRuntime:
                 self.stats["requests"] += 1
             timings = {"tokenize_ms": (t1 - t0) * 1000, "prompt_ms": (t2 - t1) * 1000,
                        "head_ms": (t3 - t2) * 1000, "total_ms": (t3 - t0) * 1000, "prompt_tokens": len(tokens)}
-            return decide_from_probs(pv[0], pc[0], lang, self.settings.safety_threshold,
-                                     model_id=self.model_id, head_id=self.head_id, timings=timings)
+            decision = decide_from_probs(pv[0], pc[0], lang, self.settings.safety_threshold,
+                                         model_id=self.model_id, head_id=self.head_id, timings=timings)
+            if self.settings.rationale == "generate" and decision.decision != "ALLOW":
+                generated = self.generate_rationale(decision, context, request)
+                if generated:
+                    decision = dataclasses.replace(decision, rationale=generated)
+            return decision
         except Exception:  # noqa: BLE001 - fail closed: a person decides, the caller never crashes
             log.exception("safety head failed; failing closed")
             return fail_closed(lang, model_id=self.model_id, head_id=self.head_id,
@@ -233,16 +239,21 @@ class LlamaRuntime:
 
     def generate_rationale(self, decision: Decision, context: Sequence[Turn], request: str) -> str | None:
         """`rationale: generate`: one sentence by the LM, continuing the same KV cache; None on failure."""
-        lead = {"REFUSE": "I can't help with this ({c}) because", "ESCALATE": "A human {c} reviewer should handle this because"}
-        prefix = lead.get(decision.decision)
+        leads = {
+            "en": {"REFUSE": "I can't help with this ({c} policy) because",
+                   "ESCALATE": "A human {c} reviewer should handle this because"},
+            "ja": {"REFUSE": "この依頼は{c}の規程によりお手伝いできません。理由は、",
+                   "ESCALATE": "この件は{c}の担当者が対応すべきです。理由は、"},
+        }
+        prefix = leads.get(decision.lang, leads["en"]).get(decision.decision)
         if prefix is None:
             return None
         prefix = prefix.format(c=decision.category)
         with self._lock:
             tokens = self.tokens_for(context, request) + self.llm.tokenize(prefix.encode(), add_bos=False, special=False)
             out = self.llm.create_completion(prompt=tokens, max_tokens=40, temperature=0.0, top_k=1,
-                                             stop=self._stop + ["\n", "."])
+                                             stop=self._stop + ["\n", ".", "。"])
         text = str(out["choices"][0]["text"]).strip()  # type: ignore[index]
         if len(text) < 8:
             return None
-        return f"{prefix} {text}."
+        return f"{prefix}{text}。" if decision.lang == "ja" else f"{prefix} {text}."

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.config import ConfigError, load_config, parse_config
+
+
+def test_defaults() -> None:
+    cfg = parse_config({})
+    assert cfg.safety_threshold == 0.8 and cfg.model.path is None and cfg.model.n_ctx == 2048
+
+
+def test_values_are_read(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("safety_threshold: 0.7\nmodel:\n  threads: 3\n  n_ctx: 4096\n  path: /x.gguf\n")
+    cfg = load_config(str(f))
+    assert (cfg.safety_threshold, cfg.model.threads, cfg.model.n_ctx, cfg.model.path) == (0.7, 3, 4096, "/x.gguf")
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("safety_threshold: 1.5\n", "safety_threshold"),
+        ("safety_threshold: high\n", "safety_threshold"),
+        ("model:\n  n_ctx: lots\n", "n_ctx"),
+        ("model:\n  threads: 0\n", "threads"),
+        ("model:\n  colour: red\n", "model.colour"),
+        ("model: [1, 2]\n", "model"),
+        ("rationale: poetry\n", "rationale"),
+        ("- just\n- a list\n", "mapping"),
+        ("model: {path: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_bad_config_names_the_key_in_one_line(tmp_path: Path, text: str, key: str) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(str(f))
+    assert key in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_env_overrides_model_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SO8T_MODEL", "/models/other.gguf")
+    assert parse_config({"model": {"path": "/a.gguf"}}).model.path == "/models/other.gguf"
+
+
+def test_cli_reports_a_bad_config_without_traceback(tmp_path: Path) -> None:
+    f = tmp_path / "c.yaml"
+    f.write_text("safety_threshold: 2\n")
+    res = CliRunner().invoke(main, ["--config", str(f), "ask", "hello"])
+    assert res.exit_code == 2
+    assert "safety_threshold" in res.output and "Traceback" not in res.output
+
+
+def test_dotenv_does_not_override_the_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.config import load_dotenv
+
+    env = tmp_path / ".env"
+    env.write_text("# comment\nSO8T_T1=from_file\nexport SO8T_T2='quoted'\nSO8T_T3=x\n")
+    monkeypatch.setenv("SO8T_T3", "from_env")
+    monkeypatch.delenv("SO8T_T1", raising=False)
+    monkeypatch.delenv("SO8T_T2", raising=False)
+    load_dotenv(env)
+    import os
+
+    assert (os.environ["SO8T_T1"], os.environ["SO8T_T2"], os.environ["SO8T_T3"]) == ("from_file", "quoted", "from_env")
