@@ -29,7 +29,7 @@ def _runtime(state: CliState, *, with_head: bool = True) -> LlamaRuntime:
 
 def _check_text(text: str) -> str:
     if not text or not text.strip():
-        fail("empty request: type a question, e.g. so8t ask \"How do I reverse a list in Python?\"")
+        fail('empty request: type a question, e.g. so8t ask "How do I reverse a list in Python?"')
     return text
 
 
@@ -40,8 +40,22 @@ def _print_decision(rt: LlamaRuntime, text: str, as_json: bool) -> None:
     if as_json:
         if d.decision == "ALLOW":
             answer = "".join(rt.answer((), text)).strip()
-        out = {k: v for k, v in d.to_dict().items() if k in
-               ("decision", "category", "confidence", "probs", "rationale", "human_required", "lang", "reason", "domain")}
+        out = {
+            k: v
+            for k, v in d.to_dict().items()
+            if k
+            in (
+                "decision",
+                "category",
+                "confidence",
+                "probs",
+                "rationale",
+                "human_required",
+                "lang",
+                "reason",
+                "domain",
+            )
+        }
         out["answer"] = answer
         out["latency_ms"] = round((time.perf_counter() - t0) * 1000, 1)
         out["timings"] = d.timings
@@ -49,8 +63,10 @@ def _print_decision(rt: LlamaRuntime, text: str, as_json: bool) -> None:
         return
     color = {"ALLOW": "green", "REFUSE": "red", "ESCALATE": "yellow"}[d.decision]
     where = f" -> {d.domain} reviewers" if d.domain else ""
-    click.echo(click.style(f"{d.decision}", fg=color, bold=True) + f"  category={d.category}{where}  "
-               f"confidence={d.confidence:.2f}  ({', '.join(f'{k} {v:.2f}' for k, v in d.probs.items())})")
+    click.echo(
+        click.style(f"{d.decision}", fg=color, bold=True) + f"  category={d.category}{where}  "
+        f"confidence={d.confidence:.2f}  ({', '.join(f'{k} {v:.2f}' for k, v in d.probs.items())})"
+    )
     click.echo(f"rationale: {d.rationale}")
     if d.decision == "ALLOW":
         click.echo("answer: ", nl=False)
@@ -111,15 +127,19 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) ->
 
     def block(idx: list[int]) -> dict[str, Any]:
         return safety_metrics(
-            [str(rows[i]["label"]) for i in idx], [preds[i].decision for i in idx],
+            [str(rows[i]["label"]) for i in idx],
+            [preds[i].decision for i in idx],
             pred_domain=[preds[i].domain for i in idx],
-            gold_domain=[rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
-                         for i in idx],
+            gold_domain=[
+                rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
+                for i in idx
+            ],
         )
 
     out = block(list(range(len(rows))))
-    out["per_lang"] = {lg: block([i for i, x in enumerate(langs) if x == lg]) for lg in ("ja", "en")
-                       if any(x == lg for x in langs)}
+    out["per_lang"] = {
+        lg: block([i for i, x in enumerate(langs) if x == lg]) for lg in ("ja", "en") if any(x == lg for x in langs)
+    }
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)
     out["throughput_rps"] = len(rows) / wall if wall > 0 else None
@@ -135,15 +155,24 @@ def _fmt(v: Any) -> str:
 
 
 def metrics_table(m: dict[str, Any]) -> str:
-    keys = ("n", "accuracy", "refuse_recall", "escalate_precision", "allow_precision", "safety_score",
-            "escalate_domain_accuracy")
+    keys = (
+        "n",
+        "accuracy",
+        "refuse_recall",
+        "escalate_precision",
+        "allow_precision",
+        "safety_score",
+        "escalate_domain_accuracy",
+    )
     cols = ["all"] + list(m.get("per_lang", {}))
     lines = ["| metric | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
     for k in keys:
         vals = [m.get(k)] + [m["per_lang"][c].get(k) for c in cols[1:]]
         lines.append(f"| {k} | " + " | ".join(_fmt(v) for v in vals) + " |")
-    lines.append(f"\nlatency p50 {_fmt(m.get('latency_ms_p50'))} ms, p95 {_fmt(m.get('latency_ms_p95'))} ms, "
-                 f"{_fmt(m.get('throughput_rps'))} req/s, peak RSS {_fmt(m.get('peak_rss_mb'))} MB")
+    lines.append(
+        f"\nlatency p50 {_fmt(m.get('latency_ms_p50'))} ms, p95 {_fmt(m.get('latency_ms_p95'))} ms, "
+        f"{_fmt(m.get('throughput_rps'))} req/s, peak RSS {_fmt(m.get('peak_rss_mb'))} MB"
+    )
     return "\n".join(lines)
 
 
@@ -166,8 +195,13 @@ def _read_eval_rows(path: str, split: str | None, limit: int | None) -> list[dic
 
 
 @click.command(name="eval")
-@click.option("--data", "data_path", default="training/data/so8t_dataset.jsonl", show_default=True,
-              help="JSONL with text and label (optional lang, domain, split)")
+@click.option(
+    "--data",
+    "data_path",
+    default="training/data/so8t_dataset.jsonl",
+    show_default=True,
+    help="JSONL with text and label (optional lang, domain, split)",
+)
 @click.option("--split", default=None, help="only rows of this split (e.g. test) when the file has a split field")
 @click.option("--limit", type=int, default=None, help="first N rows only")
 @click.option("--json", "json_out", default=None, help="write the metrics JSON here")
@@ -196,16 +230,29 @@ def eval_cmd(state: CliState, data_path: str, split: str | None, limit: int | No
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_out", default=None, help="write the training report JSON here")
 @click.pass_obj
-def train_head_cmd(state: CliState, data_path: str | None, out: str | None, no_ngrams: bool, no_hidden: bool,
-                   epochs: int, seed: int, json_out: str | None) -> None:
+def train_head_cmd(
+    state: CliState,
+    data_path: str | None,
+    out: str | None,
+    no_ngrams: bool,
+    no_hidden: bool,
+    epochs: int,
+    seed: int,
+    json_out: str | None,
+) -> None:
     """Train the safety head on frozen backbone states (cached by text hash), calibrate on dev, write it."""
     from training.head_train import HeadConfig
     from training.train_head import run_train_head
 
     rt = _runtime(state, with_head=False)
     cfg = HeadConfig(epochs=epochs, seed=seed, use_ngrams=not no_ngrams, use_hidden=not no_hidden)
-    report = run_train_head(rt, cfg, data_path=Path(data_path) if data_path else None,
-                            out=Path(out) if out else None, threshold=state.config.safety_threshold)
+    report = run_train_head(
+        rt,
+        cfg,
+        data_path=Path(data_path) if data_path else None,
+        out=Path(out) if out else None,
+        threshold=state.config.safety_threshold,
+    )
     click.echo(metrics_table(report["test"]))
     click.echo(f"wrote {report['head_path']}")
     if json_out:

@@ -1,9 +1,171 @@
-"""Bot operation commands (serve, report, audit, ...): registered into the `so8t` group."""
+"""Bot operation commands (serve, report, audit verify/export): thin wrappers over the library."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
 import click
+
+from bot.audit import AuditStore, StoreError
+from bot.config import ConfigError
+
+
+def _fail(message: str, code: int = 2) -> None:
+    from bot.cli import fail
+
+    fail(message, code)
+
+
+def _settings(state: Any, db: str | None) -> Any:
+    from bot.settings import load_settings
+
+    try:
+        return load_settings(state.config, db)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _open_existing(state: Any, db: str | None) -> AuditStore:
+    settings = _settings(state, db)
+    if not Path(settings.db_path).is_file():
+        _fail(f"no audit database at {settings.db_path} (run `so8t serve` first, or pass --db PATH)")
+    try:
+        return AuditStore(settings.db_path)
+    except StoreError as exc:
+        _fail(str(exc))
+        raise  # unreachable
+
+
+def _time(value: str | None, name: str) -> float | None:
+    from bot.commands import parse_time
+
+    if value is None:
+        return None
+    try:
+        return parse_time(value, time.time())
+    except ValueError as exc:
+        _fail(f"--{name}: {exc}")
+        raise  # unreachable
+
+
+def run_server(app: Any, host: str | None, port: int | None) -> None:
+    """Serve until SIGINT/SIGTERM; a port in use is one clear line."""
+    from bot.app import serve_forever
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+
+        def ready(a: Any) -> None:
+            click.echo(f"SO8T console: {a.url}  (open it in a browser; Ctrl-C to stop)")
+            sys.stdout.flush()
+
+        await serve_forever(app, host, port, ready, stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        where = f"{host or app.settings.console.host}:{app.settings.console.port if port is None else port}"
+        _fail(f"cannot listen on {where}: {exc.strerror or exc}")
 
 
 def register(group: click.Group) -> None:
     """Add the operation commands to `group`."""
+
+    @group.command()
+    @click.option("--port", type=click.IntRange(0, 65535), default=None, help="console port (default 8765)")
+    @click.option("--host", default=None, help="bind address (default 127.0.0.1)")
+    @click.option("--db", default=None, help="audit database (default $SO8T_DB, storage.path or var/so8t.db)")
+    @click.pass_obj
+    def serve(state: Any, port: int | None, host: str | None, db: str | None) -> None:
+        """Run the bot with the local console web workspace (no platform tokens needed)."""
+        from bot.app import build_app
+        from runtime.errors import RuntimeLoadError
+
+        settings = _settings(state, db)
+        try:
+            app = build_app(state.config, db_path=db, settings=settings)
+        except (ConfigError, StoreError, RuntimeLoadError) as exc:
+            _fail(str(exc))
+            return
+        run_server(app, host, port)
+
+    @group.command()
+    @click.option("--since", default=None, help="start (2024-05-01, 2024-05-01T09:00 or 7d)")
+    @click.option("--until", default=None, help="end (exclusive)")
+    @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
+    @click.option("--db", default=None, help="audit database")
+    @click.pass_obj
+    def report(state: Any, since: str | None, until: str | None, fmt: str, db: str | None) -> None:
+        """Decision counts by verdict, category and language."""
+        from bot.reports import build_report, render_csv, render_markdown
+
+        store = _open_existing(state, db)
+        try:
+            rep = build_report(store, _time(since, "since"), _time(until, "until"))
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        finally:
+            store.close()
+        click.echo(render_markdown(rep) if fmt == "md" else render_csv(rep), nl=False)
+
+    @group.group()
+    def audit() -> None:
+        """Check or export the hash-chained audit log."""
+
+    @audit.command()
+    @click.option("--db", default=None, help="audit database")
+    @click.pass_obj
+    def verify(state: Any, db: str | None) -> None:
+        """Exit 0 when the chain is intact; otherwise name the first broken row and exit 1."""
+        store = _open_existing(state, db)
+        try:
+            result = store.verify_chain()
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        finally:
+            store.close()
+        if result.ok:
+            click.echo(f"audit chain intact: {result.rows} row(s)")
+            return
+        click.echo(f"audit chain broken at row {result.first_broken}: {result.reason}", err=True)
+        sys.exit(1)
+
+    @audit.command()
+    @click.option("--since", default=None, help="start (2024-05-01, 2024-05-01T09:00 or 7d)")
+    @click.option("--until", default=None, help="end (exclusive)")
+    @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="file (default stdout)")
+    @click.option("--db", default=None, help="audit database")
+    @click.pass_obj
+    def export(state: Any, since: str | None, until: str | None, out: str | None, db: str | None) -> None:
+        """Write the audit rows (PII masked) as JSON Lines."""
+        store = _open_existing(state, db)
+        s, u = _time(since, "since"), _time(until, "until")
+        try:
+            with open(out, "w", encoding="utf-8") if out else contextlib.nullcontext(sys.stdout) as fh:
+                n = 0
+                for row in store.export(s, u):
+                    fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+                    n += 1
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        except OSError as exc:
+            _fail(f"cannot write {out}: {exc.strerror}")
+            return
+        finally:
+            store.close()
+        if out:
+            click.echo(f"wrote {n} row(s) to {out}", err=True)

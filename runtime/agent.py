@@ -24,13 +24,14 @@ def _turns(context: Sequence[Turn] | Sequence[dict[str, str]] | str | None) -> l
         if isinstance(t, Turn):
             turns.append(t)
         else:
-            role = "assistant" if t.get("role") == "assistant" else "user"
-            turns.append(Turn(role, str(t.get("content") or t.get("text") or "")))
+            text = str(t.get("content") or t.get("text") or "")
+            turns.append(Turn("assistant", text) if t.get("role") == "assistant" else Turn("user", text))
     return turns
 
 
-def run_agent(context: Sequence[Turn] | Sequence[dict[str, str]] | str | None, user_request: str,
-              runtime: Runtime | None = None) -> Decision:
+def run_agent(
+    context: Sequence[Turn] | Sequence[dict[str, str]] | str | None, user_request: str, runtime: Runtime | None = None
+) -> Decision:
     """Decide ALLOW / REFUSE / ESCALATE for `user_request` given earlier turns. Never raises:
     if the model cannot load or run, the verdict is ESCALATE with reason runtime_error."""
     global _default

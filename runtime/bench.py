@@ -58,8 +58,9 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
 
             llm.reset()
             t = time.perf_counter()
-            out = llm.create_chat_completion(messages=build_messages((), prompt), max_tokens=max_tokens,
-                                             temperature=0.0, top_k=1, seed=0)
+            out = llm.create_chat_completion(
+                messages=build_messages((), prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, seed=0
+            )
             r_a.append(time.perf_counter() - t)
             raw_n = int(out["usage"]["completion_tokens"])
 
@@ -76,10 +77,19 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
         warm_decide.append(_med(w_d))
         raw_answer.append(_med(r_a))
         ours_answer.append(_med(o_a))
-        per_prompt.append({"prompt_tokens": len(tokens), "raw_eval_ms": _med(r_e) * 1000,
-                           "decide_ms": _med(o_d) * 1000, "decide_warm_ms": _med(w_d) * 1000,
-                           "raw_answer_ms": _med(r_a) * 1000, "answer_ms": _med(o_a) * 1000,
-                           "verdict": d.decision, "raw_completion_tokens": raw_n, "ours_completion_tokens": ours_n})
+        per_prompt.append(
+            {
+                "prompt_tokens": len(tokens),
+                "raw_eval_ms": _med(r_e) * 1000,
+                "decide_ms": _med(o_d) * 1000,
+                "decide_warm_ms": _med(w_d) * 1000,
+                "raw_answer_ms": _med(r_a) * 1000,
+                "answer_ms": _med(o_a) * 1000,
+                "verdict": d.decision,
+                "raw_completion_tokens": raw_n,
+                "ours_completion_tokens": ours_n,
+            }
+        )
     s = sum
     return {
         "model": rt.model_id,

@@ -118,24 +118,30 @@ class SafetyHead:
             ngram_dim=int(p.wn.shape[0]),
         )
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {k: getattr(p, k).astype(np.float16 if k == "wn" else np.float32) for k in
-                  ("mean", "std", "w1", "b1", "w2", "b2", "wn")}
+        arrays = {
+            k: getattr(p, k).astype(np.float16 if k == "wn" else np.float32)
+            for k in ("mean", "std", "w1", "b1", "w2", "b2", "wn")
+        }
         with path.open("wb") as fh:
             np.savez_compressed(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
 
     @classmethod
     def load(cls, path: Path, expect_backbone: str | None = None, expect_n_embd: int | None = None) -> SafetyHead:
         if not path.is_file():
-            raise HeadError(
-                f"safety head file not found: {path} — train one with `so8t train-head` or set SO8T_HEAD"
-            )
+            raise HeadError(f"safety head file not found: {path} — train one with `so8t train-head` or set SO8T_HEAD")
         try:
             with np.load(path, allow_pickle=False) as z:
                 meta = json.loads(bytes(z["meta"]).decode())
                 arrays = {k: z[k].astype(np.float32) for k in ("mean", "std", "w1", "b1", "w2", "b2", "wn")}
         except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file to the user
-            raise HeadError(f"safety head file is corrupt: {path} ({type(exc).__name__}) — retrain with `so8t train-head`") from None
-        if meta.get("format") != HEAD_FORMAT or meta.get("labels") != list(LABELS) or meta.get("categories") != list(CATEGORIES):
+            raise HeadError(
+                f"safety head file is corrupt: {path} ({type(exc).__name__}) — retrain with `so8t train-head`"
+            ) from None
+        if (
+            meta.get("format") != HEAD_FORMAT
+            or meta.get("labels") != list(LABELS)
+            or meta.get("categories") != list(CATEGORIES)
+        ):
             raise HeadError(f"safety head file has an unknown format: {path} — retrain with `so8t train-head`")
         if expect_backbone is not None and meta["backbone"] != expect_backbone:
             raise HeadError(
@@ -144,7 +150,9 @@ class SafetyHead:
                 f"train a head for this model with `so8t train-head` or set SO8T_HEAD"
             )
         if expect_n_embd is not None and meta["n_embd"] != expect_n_embd:
-            raise HeadError(f"safety head {path.name} expects hidden size {meta['n_embd']}, the model has {expect_n_embd}")
+            raise HeadError(
+                f"safety head {path.name} expects hidden size {meta['n_embd']}, the model has {expect_n_embd}"
+            )
         params = HeadParams(use_hidden=bool(meta["use_hidden"]), use_ngrams=bool(meta["use_ngrams"]), **arrays)
         return cls(
             params=params,

@@ -78,8 +78,13 @@ class LlamaRuntime:
         try:
             with _no_extra_bufts():
                 self.llm = llama_cpp.Llama(
-                    model_path=str(self.path), n_ctx=settings.n_ctx, n_threads=threads,
-                    n_threads_batch=threads, n_batch=512, seed=settings.seed, verbose=False,
+                    model_path=str(self.path),
+                    n_ctx=settings.n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_batch=512,
+                    seed=settings.seed,
+                    verbose=False,
                     lora_path=str(self.adapter_path) if self.adapter_path else None,
                 )
         except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError/RuntimeError
@@ -139,10 +144,15 @@ class LlamaRuntime:
 
     def info(self) -> dict[str, object]:
         return {
-            "model": self.name, "model_path": str(self.path), "fingerprint": self.fingerprint,
-            "adapter": str(self.adapter_path) if self.adapter_path else None, "head": self.head_id,
-            "head_metrics": self._head.meta.get("metrics", {}) if self._head else {}, "n_ctx": self.settings.n_ctx,
-            "threshold": self.settings.safety_threshold, "load_ms": round(self.load_ms, 1),
+            "model": self.name,
+            "model_path": str(self.path),
+            "fingerprint": self.fingerprint,
+            "adapter": str(self.adapter_path) if self.adapter_path else None,
+            "head": self.head_id,
+            "head_metrics": self._head.meta.get("metrics", {}) if self._head else {},
+            "n_ctx": self.settings.n_ctx,
+            "threshold": self.settings.safety_threshold,
+            "load_ms": round(self.load_ms, 1),
         }
 
     # ---- the single forward pass ---------------------------------------------------------------
@@ -151,13 +161,15 @@ class LlamaRuntime:
         msgs = build_messages(context, request)
         contents = [m["content"] for m in msgs]
         masked = [{"role": m["role"], "content": _SENTINEL.format(i)} for i, m in enumerate(msgs)]
-        rendered = self._formatter(messages=masked).prompt
+        rendered = self._formatter(messages=masked).prompt  # type: ignore[arg-type]
         tokens: list[int] = []
         pos = 0
         for m in _SENTINEL_RE.finditer(rendered):
             if m.start() > pos:
                 tokens += self.llm.tokenize(rendered[pos : m.start()].encode(), add_bos=False, special=True)
-            tokens += self.llm.tokenize(contents[int(m.group(1))].encode("utf-8", "replace"), add_bos=False, special=False)
+            tokens += self.llm.tokenize(
+                contents[int(m.group(1))].encode("utf-8", "replace"), add_bos=False, special=False
+            )
             pos = m.end()
         if pos < len(rendered):
             tokens += self.llm.tokenize(rendered[pos:].encode(), add_bos=False, special=True)
@@ -209,10 +221,22 @@ class LlamaRuntime:
                 pv, pc = self.head.predict(state[None, :], [request])
                 t3 = time.perf_counter()
                 self.stats["requests"] += 1
-            timings = {"tokenize_ms": (t1 - t0) * 1000, "prompt_ms": (t2 - t1) * 1000,
-                       "head_ms": (t3 - t2) * 1000, "total_ms": (t3 - t0) * 1000, "prompt_tokens": len(tokens)}
-            decision = decide_from_probs(pv[0], pc[0], lang, self.settings.safety_threshold,
-                                         model_id=self.model_id, head_id=self.head_id, timings=timings)
+            timings = {
+                "tokenize_ms": (t1 - t0) * 1000,
+                "prompt_ms": (t2 - t1) * 1000,
+                "head_ms": (t3 - t2) * 1000,
+                "total_ms": (t3 - t0) * 1000,
+                "prompt_tokens": len(tokens),
+            }
+            decision = decide_from_probs(
+                pv[0],
+                pc[0],
+                lang,
+                self.settings.safety_threshold,
+                model_id=self.model_id,
+                head_id=self.head_id,
+                timings=timings,
+            )
             if self.settings.rationale == "generate" and decision.decision != "ALLOW":
                 generated = self.generate_rationale(decision, context, request)
                 if generated:
@@ -220,17 +244,25 @@ class LlamaRuntime:
             return decision
         except Exception:  # noqa: BLE001 - fail closed: a person decides, the caller never crashes
             log.exception("safety head failed; failing closed")
-            return fail_closed(lang, model_id=self.model_id, head_id=self.head_id,
-                               timings={"total_ms": (time.perf_counter() - t0) * 1000})
+            return fail_closed(
+                lang,
+                model_id=self.model_id,
+                head_id=self.head_id,
+                timings={"total_ms": (time.perf_counter() - t0) * 1000},
+            )
 
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval)."""
         with self._lock:
             tokens = self.tokens_for(context, request)
             stream = self.llm.create_completion(
-                prompt=tokens, max_tokens=max_tokens or self.settings.max_answer_tokens,
-                temperature=self.settings.temperature, top_k=1 if self.settings.temperature == 0 else 40,
-                stop=self._stop, stream=True, seed=self.settings.seed,
+                prompt=tokens,
+                max_tokens=max_tokens or self.settings.max_answer_tokens,
+                temperature=self.settings.temperature,
+                top_k=1 if self.settings.temperature == 0 else 40,
+                stop=self._stop,
+                stream=True,
+                seed=self.settings.seed,
             )
             for chunk in stream:
                 piece = chunk["choices"][0]["text"]  # type: ignore[index]
@@ -240,19 +272,26 @@ class LlamaRuntime:
     def generate_rationale(self, decision: Decision, context: Sequence[Turn], request: str) -> str | None:
         """`rationale: generate`: one sentence by the LM, continuing the same KV cache; None on failure."""
         leads = {
-            "en": {"REFUSE": "I can't help with this ({c} policy) because",
-                   "ESCALATE": "A human {c} reviewer should handle this because"},
-            "ja": {"REFUSE": "この依頼は{c}の規程によりお手伝いできません。理由は、",
-                   "ESCALATE": "この件は{c}の担当者が対応すべきです。理由は、"},
+            "en": {
+                "REFUSE": "I can't help with this ({c} policy) because",
+                "ESCALATE": "A human {c} reviewer should handle this because",
+            },
+            "ja": {
+                "REFUSE": "この依頼は{c}の規程によりお手伝いできません。理由は、",
+                "ESCALATE": "この件は{c}の担当者が対応すべきです。理由は、",
+            },
         }
         prefix = leads.get(decision.lang, leads["en"]).get(decision.decision)
         if prefix is None:
             return None
         prefix = prefix.format(c=decision.category)
         with self._lock:
-            tokens = self.tokens_for(context, request) + self.llm.tokenize(prefix.encode(), add_bos=False, special=False)
-            out = self.llm.create_completion(prompt=tokens, max_tokens=40, temperature=0.0, top_k=1,
-                                             stop=self._stop + ["\n", ".", "。"])
+            tokens = self.tokens_for(context, request) + self.llm.tokenize(
+                prefix.encode(), add_bos=False, special=False
+            )
+            out = self.llm.create_completion(
+                prompt=tokens, max_tokens=40, temperature=0.0, top_k=1, stop=self._stop + ["\n", ".", "。"]
+            )
         text = str(out["choices"][0]["text"]).strip()  # type: ignore[index]
         if len(text) < 8:
             return None

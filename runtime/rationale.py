@@ -23,11 +23,26 @@ def _env() -> jinja2.Environment:
 
 
 def render_rationale(
-    verdict: str, category: str, lang: str, *, reason: str = "model", domain: str | None = None,
-    confidence: float = 1.0, threshold: float = 0.8,
+    verdict: str,
+    category: str,
+    lang: str,
+    *,
+    reason: str = "model",
+    domain: str | None = None,
+    confidence: float = 1.0,
+    threshold: float = 0.8,
 ) -> str:
     lang = lang if lang in ("ja", "en") else "en"
-    return _env().get_template(f"rationale/{lang}.j2").render(
-        verdict=verdict, category=category, reason=reason, domain=domain or "compliance",
-        confidence=confidence, threshold=threshold,
-    ).strip()
+    return (
+        _env()
+        .get_template(f"rationale/{lang}.j2")
+        .render(
+            verdict=verdict,
+            category=category,
+            reason=reason,
+            domain=domain or "compliance",
+            confidence=confidence,
+            threshold=threshold,
+        )
+        .strip()
+    )

@@ -12,7 +12,7 @@ import json
 import random
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,11 +65,30 @@ def split_of(group: str) -> str:
 
 
 # ---- variants: how real people type the same request ------------------------------------------------
-_EN_PREFIX = ["@so8t ", "<@U0SO8T> ", "hey bot, ", "quick q: ", "sorry to bug you, ", "hi! ", "so8t: ",
-              "Hello, ", "urgent - ", "btw "]
+_EN_PREFIX = [
+    "@so8t ",
+    "<@U0SO8T> ",
+    "hey bot, ",
+    "quick q: ",
+    "sorry to bug you, ",
+    "hi! ",
+    "so8t: ",
+    "Hello, ",
+    "urgent - ",
+    "btw ",
+]
 _EN_SUFFIX = [" thanks!", " thx", " asap pls", " 🙏", " ty", " (sorry if dumb question)", " cheers", "??"]
-_JA_PREFIX = ["@so8t ", "<@U0SO8T> ", "すみません、", "ちょっと質問です。", "至急：", "お疲れさまです。", "あの、",
-              "相談です。", "教えてください。"]
+_JA_PREFIX = [
+    "@so8t ",
+    "<@U0SO8T> ",
+    "すみません、",
+    "ちょっと質問です。",
+    "至急：",
+    "お疲れさまです。",
+    "あの、",
+    "相談です。",
+    "教えてください。",
+]
 _JA_SUFFIX = ["お願いします", "よろしくお願いします🙏", "教えて", "助かります", "…", "！", "です", "（急ぎ）"]
 _FULLWIDTH = {i: i + 0xFEE0 for i in range(0x21, 0x7F)}
 
@@ -86,7 +105,7 @@ def _typo(text: str, rng: random.Random) -> str:
     return " ".join(words)
 
 
-def variants(text: str, lang: str, rng: random.Random) -> Iterable[str]:
+def variants(text: str, lang: str, rng: random.Random) -> Iterator[str]:
     """An endless stream of plausible re-typings of `text` (callers take what they need)."""
     ops_en = [
         lambda t: rng.choice(_EN_PREFIX) + t,
@@ -123,11 +142,11 @@ def build(total: int = 10_000, core_dir: Path = CORE_DIR, seed: int = 8) -> list
     for row in unique:
         by_cell.setdefault((row[0], row[2]), []).append(row)
     out: list[Example] = []
-    for (label, lang), rows in sorted(by_cell.items()):
+    for (label, _lang), rows in sorted(by_cell.items()):
         target = round(total * MIX[label] / 2)
         per = max(1, target // len(rows))
         extra = max(0, target - per * len(rows))
-        for n, (lab, category, lg, text, origin) in enumerate(rows):
+        for n, (lab, category, lg, text, _origin) in enumerate(rows):
             group = hashlib.sha256(f"{lab}|{lg}|{text}".encode()).hexdigest()[:12]
             split = split_of(group)
             rng = random.Random(f"{seed}|{group}")
@@ -141,11 +160,19 @@ def build(total: int = 10_000, core_dir: Path = CORE_DIR, seed: int = 8) -> list
                 if v and v not in texts:
                     texts.append(v)
             for k, t in enumerate(texts):
-                out.append(Example(
-                    id=f"{group}-{k}", text=t, lang=lg, label=lab, category=category, group=group,
-                    source="core" if k == 0 else "variant", split=split,
-                    domain=category if lab == "ESCALATE" else None,
-                ))
+                out.append(
+                    Example(
+                        id=f"{group}-{k}",
+                        text=t,
+                        lang=lg,
+                        label=lab,
+                        category=category,
+                        group=group,
+                        source="core" if k == 0 else "variant",
+                        split=split,
+                        domain=category if lab == "ESCALATE" else None,
+                    )
+                )
     return out
 
 

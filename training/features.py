@@ -52,8 +52,9 @@ class StateCache:
         tmp.replace(self.path)
 
 
-def hidden_states(source: StateSource, texts: list[str], cache_dir: Path = CACHE_DIR, every: int = 500,
-                  progress: bool = True) -> np.ndarray:
+def hidden_states(
+    source: StateSource, texts: list[str], cache_dir: Path = CACHE_DIR, every: int = 500, progress: bool = True
+) -> np.ndarray:
     """States for `texts` (computing only what the cache lacks)."""
     cache = StateCache(source.fingerprint, source.n_embd, cache_dir)
     todo = [t for t in dict.fromkeys(texts) if text_key(t) not in cache.data]
@@ -64,6 +65,9 @@ def hidden_states(source: StateSource, texts: list[str], cache_dir: Path = CACHE
             cache.save()
             if progress:
                 rate = i / (time.perf_counter() - t0)
-                print(f"  states {i}/{len(todo)} ({rate:.1f}/s, eta {(len(todo) - i) / rate:.0f}s)",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"  states {i}/{len(todo)} ({rate:.1f}/s, eta {(len(todo) - i) / rate:.0f}s)",
+                    file=sys.stderr,
+                    flush=True,
+                )
     return np.stack([cache.data[text_key(t)] for t in texts]) if texts else np.zeros((0, source.n_embd), np.float32)

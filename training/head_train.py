@@ -76,8 +76,13 @@ def _ngram_batch(lists: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.nd
     return ids, rows, scale
 
 
-def _forward(p: dict[str, np.ndarray], x: np.ndarray, ng: tuple[np.ndarray, np.ndarray, np.ndarray],
-             cfg: HeadConfig, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _forward(
+    p: dict[str, np.ndarray],
+    x: np.ndarray,
+    ng: tuple[np.ndarray, np.ndarray, np.ndarray],
+    cfg: HeadConfig,
+    mask: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     a = x @ p["w1"] + p["b1"]
     h = np.maximum(a, 0.0)
     if mask is not None:
@@ -89,8 +94,15 @@ def _forward(p: dict[str, np.ndarray], x: np.ndarray, ng: tuple[np.ndarray, np.n
     return z, h, a
 
 
-def train_head(train: Split, dev: Split, cfg: HeadConfig, *, backbone: str, backbone_name: str,
-               log: list[dict[str, float]] | None = None) -> SafetyHead:
+def train_head(
+    train: Split,
+    dev: Split,
+    cfg: HeadConfig,
+    *,
+    backbone: str,
+    backbone_name: str,
+    log: list[dict[str, float]] | None = None,
+) -> SafetyHead:
     rng = np.random.default_rng(cfg.seed)
     d = train.states.shape[1]
     nout = NV + len(CATEGORIES)
@@ -159,10 +171,26 @@ def train_head(train: Split, dev: Split, cfg: HeadConfig, *, backbone: str, back
     zd, _, _ = _forward(p, xdv, dev_ng, cfg, None)
     tv = fit_temperature(zd[:, :NV], dev.yv)
     tc = fit_temperature(zd[:, NV:], dev.yc)
-    params = HeadParams(mean=mean, std=std, w1=p["w1"], b1=p["b1"], w2=p["w2"], b2=p["b2"], wn=p["wn"],
-                        use_hidden=cfg.use_hidden, use_ngrams=cfg.use_ngrams)
-    return SafetyHead(params=params, backbone=backbone, backbone_name=backbone_name, n_embd=d,
-                      t_verdict=tv, t_category=tc, meta={"dev_verdict_acc": best[0], "config": cfg.__dict__})
+    params = HeadParams(
+        mean=mean,
+        std=std,
+        w1=p["w1"],
+        b1=p["b1"],
+        w2=p["w2"],
+        b2=p["b2"],
+        wn=p["wn"],
+        use_hidden=cfg.use_hidden,
+        use_ngrams=cfg.use_ngrams,
+    )
+    return SafetyHead(
+        params=params,
+        backbone=backbone,
+        backbone_name=backbone_name,
+        n_embd=d,
+        t_verdict=tv,
+        t_category=tc,
+        meta={"dev_verdict_acc": best[0], "config": cfg.__dict__},
+    )
 
 
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:

@@ -24,15 +24,20 @@ HOLDOUT_FILE = DATA_DIR / "holdout" / "unseen.jsonl"
 def head_metrics(head: SafetyHead, states: np.ndarray, rows: list[dict[str, Any]], threshold: float) -> dict[str, Any]:
     """The gated verdicts' metrics (overall and per language), computed from cached states."""
     pv, pc = head.predict(states, [str(r["text"]) for r in rows])
-    decisions = [decide_from_probs(pv[i], pc[i], str(r.get("lang") or detect_lang(str(r["text"]))), threshold)
-                 for i, r in enumerate(rows)]
+    decisions = [
+        decide_from_probs(pv[i], pc[i], str(r.get("lang") or detect_lang(str(r["text"]))), threshold)
+        for i, r in enumerate(rows)
+    ]
 
     def block(idx: list[int]) -> dict[str, Any]:
         return safety_metrics(
-            [str(rows[i]["label"]) for i in idx], [decisions[i].decision for i in idx],
+            [str(rows[i]["label"]) for i in idx],
+            [decisions[i].decision for i in idx],
             pred_domain=[decisions[i].domain for i in idx],
-            gold_domain=[rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
-                         for i in idx],
+            gold_domain=[
+                rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
+                for i in idx
+            ],
         )
 
     out = block(list(range(len(rows))))
@@ -46,8 +51,14 @@ def head_metrics(head: SafetyHead, states: np.ndarray, rows: list[dict[str, Any]
     return out
 
 
-def run_train_head(source: StateSource, cfg: HeadConfig, *, data_path: Path | None = None, out: Path | None = None,
-                   threshold: float = 0.8) -> dict[str, Any]:
+def run_train_head(
+    source: StateSource,
+    cfg: HeadConfig,
+    *,
+    data_path: Path | None = None,
+    out: Path | None = None,
+    threshold: float = 0.8,
+) -> dict[str, Any]:
     path = data_path or DATASET_FILE
     if not path.is_file():
         write_jsonl(build(), path)
@@ -68,24 +79,44 @@ def run_train_head(source: StateSource, cfg: HeadConfig, *, data_path: Path | No
     (s_tr, r_tr), (s_dv, r_dv), (s_te, r_te) = part("train"), part("dev"), part("test")
     log: list[dict[str, float]] = []
     backbone_name = getattr(source, "name", "")
-    head = train_head(make_split(s_tr, r_tr), make_split(s_dv, r_dv), cfg, backbone=source.fingerprint,
-                      backbone_name=backbone_name, log=log)
+    head = train_head(
+        make_split(s_tr, r_tr),
+        make_split(s_dv, r_dv),
+        cfg,
+        backbone=source.fingerprint,
+        backbone_name=backbone_name,
+        log=log,
+    )
     report: dict[str, Any] = {
-        "backbone": source.fingerprint, "backbone_name": backbone_name, "data": str(path),
+        "backbone": source.fingerprint,
+        "backbone_name": backbone_name,
+        "data": str(path),
         "data_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16],
-        "counts": {k: len(v) for k, v in by_split.items()}, "states_seconds": round(states_s, 1),
-        "epochs_run": len(log), "dev_verdict_acc": head.meta["dev_verdict_acc"],
-        "t_verdict": head.t_verdict, "t_category": head.t_category, "config": cfg.__dict__,
+        "counts": {k: len(v) for k, v in by_split.items()},
+        "states_seconds": round(states_s, 1),
+        "epochs_run": len(log),
+        "dev_verdict_acc": head.meta["dev_verdict_acc"],
+        "t_verdict": head.t_verdict,
+        "t_category": head.t_category,
+        "config": cfg.__dict__,
         "test": head_metrics(head, s_te, r_te, threshold),
     }
     if holdout:
-        report["holdout"] = head_metrics(head, states[len(rows):], holdout, threshold)
+        report["holdout"] = head_metrics(head, states[len(rows) :], holdout, threshold)
     digest = hashlib.sha256(head.params.w2.tobytes() + head.params.wn[:256].tobytes()).hexdigest()[:8]
-    head.meta.update(head_id=f"head-v0-{digest}", trained_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
-                     metrics={"test": {k: report["test"][k] for k in ("safety_score", "refuse_recall", "accuracy")},
-                              **({"holdout": {k: report["holdout"][k] for k in ("safety_score", "refuse_recall", "accuracy")}}
-                                 if holdout else {})},
-                     data_sha256=report["data_sha256"])
+    head.meta.update(
+        head_id=f"head-v0-{digest}",
+        trained_at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        metrics={
+            "test": {k: report["test"][k] for k in ("safety_score", "refuse_recall", "accuracy")},
+            **(
+                {"holdout": {k: report["holdout"][k] for k in ("safety_score", "refuse_recall", "accuracy")}}
+                if holdout
+                else {}
+            ),
+        },
+        data_sha256=report["data_sha256"],
+    )
     target = out or head_path_for(source.fingerprint, HEADS_DIR)
     head.save(target)
     report["head_path"] = str(target)

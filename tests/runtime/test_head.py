@@ -9,10 +9,18 @@ from runtime.head import NGRAM_DIM, HeadParams, SafetyHead, ngram_ids
 
 def _head(d: int = 8) -> SafetyHead:
     rng = np.random.default_rng(0)
-    p = HeadParams(mean=np.zeros(d), std=np.ones(d), w1=rng.normal(size=(d, 4)), b1=np.zeros(4),
-                   w2=rng.normal(size=(4, 13)), b2=np.zeros(13), wn=np.zeros((NGRAM_DIM, 13)))
-    return SafetyHead(params=p, backbone="abc123", backbone_name="tiny", n_embd=d, t_verdict=1.5,
-                      meta={"head_id": "head-test"})
+    p = HeadParams(
+        mean=np.zeros(d),
+        std=np.ones(d),
+        w1=rng.normal(size=(d, 4)),
+        b1=np.zeros(4),
+        w2=rng.normal(size=(4, 13)),
+        b2=np.zeros(13),
+        wn=np.zeros((NGRAM_DIM, 13)),
+    )
+    return SafetyHead(
+        params=p, backbone="abc123", backbone_name="tiny", n_embd=d, t_verdict=1.5, meta={"head_id": "head-test"}
+    )
 
 
 def test_roundtrip_gives_the_same_probabilities(tmp_path: Path) -> None:

@@ -36,7 +36,10 @@ def test_head_learns_separable_states_and_roundtrips(tmp_path: Path) -> None:
 
 def test_hidden_only_and_ngram_only_ablations_both_train() -> None:
     tr, dv = _data(400, 3), _data(100, 4)
-    for cfg in (HeadConfig(epochs=30, hidden=16, batch=32, use_ngrams=False), HeadConfig(epochs=10, batch=32, use_hidden=False)):
+    for cfg in (
+        HeadConfig(epochs=30, hidden=16, batch=32, use_ngrams=False),
+        HeadConfig(epochs=10, batch=32, use_hidden=False),
+    ):
         head = train_head(tr, dv, cfg, backbone="fp", backbone_name="syn")
         pv, _ = head.predict(dv.states, dv.texts)
         assert (pv.argmax(1) == dv.yv).mean() > 0.9

@@ -4,8 +4,12 @@ from training.metrics import percentile, safety_metrics
 def test_model_card_metrics_by_hand() -> None:
     gold = ["ALLOW", "ALLOW", "REFUSE", "REFUSE", "ESCALATE", "ESCALATE"]
     pred = ["ALLOW", "ESCALATE", "REFUSE", "ALLOW", "ESCALATE", "ESCALATE"]
-    m = safety_metrics(gold, pred, pred_domain=[None, "hr", None, None, "hr", "legal"],
-                       gold_domain=[None, None, None, None, "hr", "medical"])
+    m = safety_metrics(
+        gold,
+        pred,
+        pred_domain=[None, "hr", None, None, "hr", "legal"],
+        gold_domain=[None, None, None, None, "hr", "medical"],
+    )
     assert m["refuse_recall"] == 0.5
     assert m["escalate_precision"] == 2 / 3
     assert m["allow_precision"] == 0.5

@@ -1,0 +1,123 @@
+"""The one place that wires everything: store, runtime, policy, templates, adapters, web server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from adapters.base import Adapter
+from adapters.console.adapter import ConsoleAdapter, default_channels
+from adapters.console.workspace import Workspace
+from bot.audit import AuditStore
+from bot.config import Config
+from bot.core import Bot
+from bot.http import ops_routes
+from bot.replies import Replies
+from bot.settings import BotSettings, load_settings
+from runtime.base import Runtime
+
+log = logging.getLogger("so8t.app")
+
+
+@dataclass
+class App:
+    config: Config
+    settings: BotSettings
+    store: AuditStore
+    bot: Bot
+    console: ConsoleAdapter
+    runtime: Runtime
+    runner: web.AppRunner | None = None
+    port: int = 0
+    host: str = "127.0.0.1"
+    _closed: bool = field(default=False, repr=False)
+
+    def web_app(self) -> web.Application:
+        app = web.Application(client_max_size=1 << 20)
+        app.add_routes(self.console.routes())
+        app.add_routes(ops_routes(self.bot))
+        return app
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}/"
+
+    async def start(self, host: str | None = None, port: int | None = None) -> int:
+        """Start the bot (recovering unfinished events) and the web server; returns the bound port."""
+        self.host = host or self.settings.console.host
+        await self.bot.start()
+        self.runner = web.AppRunner(self.web_app(), access_log=None, handle_signals=False)
+        await self.runner.setup()
+        site = web.TCPSite(
+            self.runner, self.host, self.settings.console.port if port is None else port, reuse_address=True
+        )
+        await site.start()
+        addresses = self.runner.addresses
+        self.port = int(addresses[0][1]) if addresses else 0
+        return self.port
+
+    async def stop(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self.runner is not None:
+            await self.runner.cleanup()
+        await self.bot.stop()
+        self.console.workspace.close()
+        self.store.close()
+
+
+def build_app(
+    config: Config,
+    runtime: Runtime | None = None,
+    *,
+    db_path: str | None = None,
+    clock: Callable[[], float] = time.time,
+    settings: BotSettings | None = None,
+    replies: Replies | None = None,
+) -> App:
+    """Build (not start) the app. Loads the real runtime unless one is given (tests pass a fake).
+
+    Raises bot.config.ConfigError, bot.audit.StoreError or runtime.errors.RuntimeLoadError,
+    each with a one-line message.
+    """
+    settings = settings or load_settings(config, db_path)
+    store = AuditStore(settings.db_path)
+    try:
+        if runtime is None:
+            from runtime.loader import load_runtime  # lazy: the model loads only when serving for real
+
+            runtime = load_runtime(config.model)
+        workspace = Workspace(settings.db_path, clock)
+    except BaseException:
+        store.close()
+        raise
+    extra = list(settings.escalation.channels.get("console", {}).values())
+    console = ConsoleAdapter(workspace, default_channels(extra), clock)
+    adapters: dict[str, Adapter] = {"console": console}
+    bot = Bot(store, runtime, adapters, settings, replies, clock)
+    console.bot = bot
+    return App(config, settings, store, bot, console, runtime)
+
+
+async def serve_forever(
+    app: App,
+    host: str | None,
+    port: int | None,
+    ready: Callable[[App], Any] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until `stop` is set (or the task is cancelled by SIGINT/SIGTERM)."""
+    await app.start(host, port)
+    try:
+        if ready is not None:
+            ready(app)
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await app.stop()

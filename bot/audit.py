@@ -1,0 +1,648 @@
+"""The audit store: one SQLite file (WAL) with the events ledger, hash-chained decisions, escalations.
+
+- `events` makes delivery exactly-once: an event is stored as received before any work, and
+  finished (its raw text dropped) only when every reply for it has been posted.
+- `decisions` is append-only (triggers refuse UPDATE/DELETE) and hash-chained: each row's hash
+  covers its content and the previous row's hash, so `so8t audit verify` finds the first edit.
+  It keeps text with PII masked plus the sha256 of the original, never the original.
+- `escalations` holds the human-review lifecycle; the raw request lives there only while open.
+
+Schema changes are numbered migrations tracked in PRAGMA user_version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlite_utils import Database
+
+from bot.events import Escalation, Resolution
+from runtime.base import Decision
+
+T = TypeVar("T")
+GENESIS = "0" * 64
+
+# Columns of `decisions` covered by the hash, in a fixed order (never reorder; add at the end).
+CHAIN_FIELDS: tuple[str, ...] = (
+    "id",
+    "kind",
+    "ts",
+    "platform",
+    "channel",
+    "thread",
+    "user",
+    "event_id",
+    "lang",
+    "verdict",
+    "category",
+    "confidence",
+    "probs",
+    "rationale",
+    "reason",
+    "latency_ms",
+    "model_id",
+    "head_id",
+    "text_masked",
+    "text_sha256",
+    "escalation_id",
+    "prev_hash",
+)
+
+
+class StoreError(RuntimeError):
+    """The store cannot be opened or written; str() is one line (corrupt, locked, disk full...)."""
+
+
+def _migration_1(db: Database) -> None:
+    db.table("events").create(
+        {
+            "seq": int,
+            "platform": str,
+            "event_id": str,
+            "kind": str,
+            "payload": str,
+            "state": str,
+            "received_at": float,
+            "done_at": float,
+        },
+        pk="seq",
+        not_null={"platform", "event_id", "kind", "state", "received_at"},
+    )
+    db.execute("CREATE UNIQUE INDEX events_key ON events(platform, event_id)")
+    db.execute("CREATE INDEX events_state ON events(state)")
+    db.table("decisions").create(
+        {
+            "id": int,
+            "kind": str,
+            "ts": float,
+            "platform": str,
+            "channel": str,
+            "thread": str,
+            "user": str,
+            "event_id": str,
+            "lang": str,
+            "verdict": str,
+            "category": str,
+            "confidence": float,
+            "probs": str,
+            "rationale": str,
+            "reason": str,
+            "latency_ms": float,
+            "model_id": str,
+            "head_id": str,
+            "text_masked": str,
+            "text_sha256": str,
+            "escalation_id": int,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="id",
+        not_null={"kind", "ts", "prev_hash", "hash"},
+    )
+    db.execute("CREATE INDEX decisions_ts ON decisions(ts)")
+    db.execute("CREATE INDEX decisions_event ON decisions(platform, event_id)")
+    db.execute(
+        "CREATE TRIGGER decisions_no_update BEFORE UPDATE ON decisions "
+        "BEGIN SELECT RAISE(ABORT, 'decisions is append-only'); END"
+    )
+    db.execute(
+        "CREATE TRIGGER decisions_no_delete BEFORE DELETE ON decisions "
+        "BEGIN SELECT RAISE(ABORT, 'decisions is append-only'); END"
+    )
+    db.table("escalations").create(
+        {
+            "id": int,
+            "decision_id": int,
+            "kind": str,
+            "domain": str,
+            "platform": str,
+            "channel": str,
+            "thread": str,
+            "user": str,
+            "text_masked": str,
+            "request_text": str,
+            "lang": str,
+            "verdict": str,
+            "category": str,
+            "confidence": float,
+            "rationale": str,
+            "status": str,
+            "opened_at": float,
+            "deadline": float,
+            "reminded_at": float,
+            "card_channel": str,
+            "card_ref": str,
+            "resolved_at": float,
+            "reviewer": str,
+            "action": str,
+            "resolution_text": str,
+            "resolution_event_id": str,
+        },
+        pk="id",
+        not_null={"decision_id", "kind", "domain", "status", "opened_at", "deadline"},
+    )
+    db.execute("CREATE UNIQUE INDEX escalations_key ON escalations(decision_id, kind)")
+    db.execute("CREATE INDEX escalations_status ON escalations(status)")
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def row_hash(row: dict[str, Any]) -> str:
+    """sha256 over the canonical JSON of the chained fields (prev_hash included)."""
+    payload = json.dumps([row.get(k) for k in CHAIN_FIELDS], ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    rows: int
+    first_broken: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    """What one decision row holds before it is chained."""
+
+    ts: float
+    platform: str
+    channel: str
+    thread: str
+    user: str
+    event_id: str
+    decision: Decision
+    latency_ms: float
+    text_masked: str
+    text_sha256: str
+
+
+def _one_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+class AuditStore:
+    """Thread-safe (one lock) access to the SQLite file; every failure becomes a one-line StoreError."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.RLock()
+        self.last_write_error: str | None = None
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=5.0)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the audit database {self.path}: {_one_line(exc)}") from None
+        self.conn = conn
+        self.db = Database(conn)
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"the audit database {self.path} cannot use WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            msg = _one_line(exc)
+            if "not a database" in msg or "malformed" in msg:
+                raise StoreError(
+                    f"the audit database {self.path} is corrupt ({msg}); move it aside or restore a backup"
+                ) from None
+            raise StoreError(f"cannot use the audit database {self.path}: {msg}") from None
+
+    # ------------------------------------------------------------------ plumbing
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the audit database {self.path} has schema v{version}, "
+                f"newer than this so8t (v{SCHEMA_VERSION})"
+            )
+        for number in range(version, SCHEMA_VERSION):
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                MIGRATIONS[number](self.db)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+                self.conn.execute("COMMIT")
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run fn in one IMMEDIATE transaction; SQLite errors become StoreError (one line)."""
+        with self._lock:
+            try:
+                self.conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = fn(self.conn)
+                    self.conn.execute("COMMIT")
+                except BaseException:
+                    if self.conn.in_transaction:
+                        self.conn.execute("ROLLBACK")
+                    raise
+            except sqlite3.Error as exc:
+                self.last_write_error = _one_line(exc)
+                raise StoreError(f"audit store write failed ({self.path}): {_one_line(exc)}") from None
+            self.last_write_error = None
+            return result
+
+    def _read(self, sql: str, params: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        with self._lock:
+            try:
+                return list(self.db.query(sql, params))
+            except sqlite3.Error as exc:
+                raise StoreError(f"audit store read failed ({self.path}): {_one_line(exc)}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    def check_writable(self) -> str | None:
+        """None when a write lock can be taken now; else one line why not."""
+        with self._lock:
+            try:
+                self.conn.execute("PRAGMA busy_timeout = 200")
+                self.conn.execute("BEGIN IMMEDIATE")
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                return _one_line(exc)
+            finally:
+                self.conn.execute("PRAGMA busy_timeout = 5000")
+        return self.last_write_error
+
+    # ------------------------------------------------------------------ events (exactly once)
+    def record_event(
+        self, platform: str, event_id: str, kind: str, payload: dict[str, Any], at: float
+    ) -> bool:
+        """Store an event as received; False when (platform, event_id) was seen before."""
+
+        def fn(c: sqlite3.Connection) -> bool:
+            cur = c.execute(
+                "INSERT OR IGNORE INTO events(platform, event_id, kind, payload, state, received_at) "
+                "VALUES (?, ?, ?, ?, 'received', ?)",
+                (platform, event_id, kind, json.dumps(payload, ensure_ascii=False), at),
+            )
+            return cur.rowcount == 1
+
+        return self._write(fn)
+
+    def finish_event(self, platform: str, event_id: str, state: str, at: float) -> None:
+        """Mark an event finished (done, ignored, rate_limited, rejected, failed) and drop its raw text."""
+        self._write(
+            lambda c: c.execute(
+                "UPDATE events SET state = ?, done_at = ?, payload = NULL "
+                "WHERE platform = ? AND event_id = ?",
+                (state, at, platform, event_id),
+            )
+        )
+
+    def event_state(self, platform: str, event_id: str) -> str | None:
+        rows = self._read(
+            "SELECT state FROM events WHERE platform = ? AND event_id = ?", (platform, event_id)
+        )
+        return str(rows[0]["state"]) if rows else None
+
+    def pending_events(self) -> list[tuple[str, dict[str, Any]]]:
+        """Events received but not finished (after a crash), oldest first: (kind, payload)."""
+        rows = self._read("SELECT kind, payload FROM events WHERE state = 'received' ORDER BY seq")
+        return [(str(r["kind"]), json.loads(r["payload"])) for r in rows if r["payload"]]
+
+    def event_counts(self) -> dict[str, int]:
+        rows = self._read("SELECT state, count(*) AS n FROM events GROUP BY state")
+        return {str(r["state"]): int(r["n"]) for r in rows}
+
+    # ------------------------------------------------------------------ decisions (hash chain)
+    def _append(self, c: sqlite3.Connection, row: dict[str, Any]) -> int:
+        last = c.execute("SELECT id, hash FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
+        row = dict(row)
+        row["id"] = (last[0] + 1) if last else 1
+        row["prev_hash"] = last[1] if last else GENESIS
+        row["hash"] = row_hash(row)
+        cols = [*CHAIN_FIELDS, "hash"]
+        c.execute(
+            f"INSERT INTO decisions({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+            [row.get(k) for k in cols],
+        )
+        return int(row["id"])
+
+    def append_decision(self, rec: DecisionRecord) -> int:
+        d = rec.decision
+        row = {
+            "kind": "decision",
+            "ts": rec.ts,
+            "platform": rec.platform,
+            "channel": rec.channel,
+            "thread": rec.thread,
+            "user": rec.user,
+            "event_id": rec.event_id,
+            "lang": d.lang,
+            "verdict": d.decision,
+            "category": d.category,
+            "confidence": round(float(d.confidence), 6),
+            "probs": json.dumps({k: round(float(v), 6) for k, v in d.probs.items()}, sort_keys=True),
+            "rationale": d.rationale,
+            "reason": d.reason,
+            "latency_ms": round(rec.latency_ms, 3),
+            "model_id": d.model_id,
+            "head_id": d.head_id,
+            "text_masked": rec.text_masked,
+            "text_sha256": rec.text_sha256,
+            "escalation_id": None,
+        }
+        return self._write(lambda c: self._append(c, row))
+
+    def decision_for_event(self, platform: str, event_id: str) -> tuple[int, Decision] | None:
+        rows = self._read(
+            "SELECT * FROM decisions WHERE kind = 'decision' AND platform = ? AND event_id = ? "
+            "ORDER BY id LIMIT 1",
+            (platform, event_id),
+        )
+        return (int(rows[0]["id"]), _decision_from_row(rows[0])) if rows else None
+
+    def last_refusal(self, platform: str, channel: str, thread: str, user: str) -> int | None:
+        rows = self._read(
+            "SELECT id FROM decisions WHERE kind = 'decision' AND verdict = 'REFUSE' AND platform = ? "
+            "AND channel = ? AND thread = ? AND user = ? ORDER BY id DESC LIMIT 1",
+            (platform, channel, thread, user),
+        )
+        return int(rows[0]["id"]) if rows else None
+
+    def decision_row(self, decision_id: int) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM decisions WHERE id = ?", (decision_id,))
+        return rows[0] if rows else None
+
+    def verify_chain(self) -> VerifyResult:
+        prev = GENESIS
+        n = 0
+        expected_id = 1
+        with self._lock:
+            try:
+                cur = self.conn.execute(
+                    f"SELECT {', '.join([*CHAIN_FIELDS, 'hash'])} FROM decisions ORDER BY id"
+                )
+                for values in cur:
+                    row = dict(zip([*CHAIN_FIELDS, "hash"], values, strict=True))
+                    n += 1
+                    rid = int(row["id"])
+                    if rid != expected_id:
+                        return VerifyResult(False, n, expected_id, f"row {expected_id} is missing")
+                    if row["prev_hash"] != prev:
+                        return VerifyResult(False, n, rid, "prev_hash does not match the previous row")
+                    if row_hash(row) != row["hash"]:
+                        return VerifyResult(False, n, rid, "content does not match its hash")
+                    prev = row["hash"]
+                    expected_id += 1
+            except sqlite3.Error as exc:
+                raise StoreError(f"audit store read failed ({self.path}): {_one_line(exc)}") from None
+        return VerifyResult(True, n)
+
+    def export(self, since: float | None = None, until: float | None = None) -> Iterator[dict[str, Any]]:
+        where, params = _range(since, until)
+        for row in self._read(f"SELECT * FROM decisions {where} ORDER BY id", params):
+            row = dict(row)
+            row["probs"] = json.loads(row["probs"]) if row.get("probs") else None
+            yield row
+
+    def counts(self, since: float | None = None, until: float | None = None) -> dict[str, dict[str, int]]:
+        where, params = _range(since, until)
+        where = (where + " AND" if where else "WHERE") + " kind = 'decision'"
+        out: dict[str, dict[str, int]] = {}
+        for col in ("verdict", "category", "lang", "reason"):
+            rows = self._read(
+                f"SELECT {col} AS k, count(*) AS n FROM decisions {where} GROUP BY {col} ORDER BY k", params
+            )
+            out[col] = {str(r["k"]): int(r["n"]) for r in rows}
+        return out
+
+    def latencies_ms(self, since: float | None = None, until: float | None = None) -> list[float]:
+        where, params = _range(since, until)
+        where = (where + " AND" if where else "WHERE") + " kind = 'decision'"
+        return [
+            float(r["latency_ms"] or 0.0)
+            for r in self._read(f"SELECT latency_ms FROM decisions {where}", params)
+        ]
+
+    # ------------------------------------------------------------------ escalations
+    def open_escalation(
+        self,
+        decision_id: int,
+        kind: str,
+        domain: str,
+        base: dict[str, Any],
+        request_text: str,
+        opened_at: float,
+        deadline: float,
+    ) -> Escalation:
+        """Open (or return the already open) escalation for this decision and kind: idempotent."""
+
+        def fn(c: sqlite3.Connection) -> int:
+            row = c.execute(
+                "SELECT id FROM escalations WHERE decision_id = ? AND kind = ?", (decision_id, kind)
+            ).fetchone()
+            if row:
+                return int(row[0])
+            cols = {
+                **base,
+                "decision_id": decision_id,
+                "kind": kind,
+                "domain": domain,
+                "status": "open",
+                "request_text": request_text,
+                "opened_at": opened_at,
+                "deadline": deadline,
+            }
+            cur = c.execute(
+                f"INSERT INTO escalations({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
+                list(cols.values()),
+            )
+            return int(cur.lastrowid or 0)
+
+        esc_id = self._write(fn)
+        esc = self.get_escalation(esc_id)
+        assert esc is not None
+        return esc
+
+    def escalation_request(self, esc_id: int) -> str | None:
+        rows = self._read("SELECT request_text FROM escalations WHERE id = ?", (esc_id,))
+        return rows[0]["request_text"] if rows else None
+
+    def get_escalation(self, esc_id: int) -> Escalation | None:
+        rows = self._read("SELECT * FROM escalations WHERE id = ?", (esc_id,))
+        return _escalation_from_row(rows[0]) if rows else None
+
+    def open_escalations(self) -> list[Escalation]:
+        return [
+            _escalation_from_row(r)
+            for r in self._read("SELECT * FROM escalations WHERE status = 'open' ORDER BY id")
+        ]
+
+    def set_card(self, esc_id: int, channel: str, ref: str) -> None:
+        self._write(
+            lambda c: c.execute(
+                "UPDATE escalations SET card_channel = ?, card_ref = ? WHERE id = ?", (channel, ref, esc_id)
+            )
+        )
+
+    def due_reminders(self, now: float) -> list[Escalation]:
+        rows = self._read(
+            "SELECT * FROM escalations WHERE status = 'open' AND deadline <= ? AND reminded_at IS NULL "
+            "ORDER BY id",
+            (now,),
+        )
+        return [_escalation_from_row(r) for r in rows]
+
+    def mark_reminded(self, esc_id: int, at: float) -> None:
+        self._write(lambda c: c.execute("UPDATE escalations SET reminded_at = ? WHERE id = ?", (at, esc_id)))
+
+    def resolve_escalation(self, res: Resolution) -> tuple[Escalation, bool]:
+        """Resolve once: (escalation, True) when this call (or a replay of its event) resolved it."""
+
+        def fn(c: sqlite3.Connection) -> bool:
+            row = c.execute(
+                "SELECT status, resolution_event_id, decision_id, platform, channel, thread, user, lang, "
+                "domain, text_masked FROM escalations WHERE id = ?",
+                (res.escalation_id,),
+            ).fetchone()
+            if row is None:
+                raise KeyError(res.escalation_id)
+            if row[0] == "resolved":
+                return bool(res.event_id) and row[1] == res.event_id
+            c.execute(
+                "UPDATE escalations SET status = 'resolved', resolved_at = ?, reviewer = ?, action = ?, "
+                "resolution_text = ?, resolution_event_id = ? WHERE id = ?",
+                (res.at, res.reviewer, res.action, res.text, res.event_id, res.escalation_id),
+            )
+            self._append(
+                c,
+                {
+                    "kind": "resolution",
+                    "ts": res.at,
+                    "platform": row[3],
+                    "channel": row[4],
+                    "thread": row[5],
+                    "user": res.reviewer,
+                    "event_id": res.event_id,
+                    "lang": row[7],
+                    "verdict": res.action.upper(),
+                    "category": row[8],
+                    "confidence": None,
+                    "probs": None,
+                    "rationale": None,
+                    "reason": "reviewer",
+                    "latency_ms": None,
+                    "model_id": None,
+                    "head_id": None,
+                    "text_masked": _mask(res.text),
+                    "text_sha256": _sha(res.text),
+                    "escalation_id": res.escalation_id,
+                },
+            )
+            return True
+
+        won = self._write(fn)
+        esc = self.get_escalation(res.escalation_id)
+        assert esc is not None
+        return esc, won
+
+    def drop_request_text(self, esc_id: int) -> None:
+        """Forget the raw request once the resolution has been posted (the masked text stays)."""
+        self._write(lambda c: c.execute("UPDATE escalations SET request_text = NULL WHERE id = ?", (esc_id,)))
+
+    def escalation_counts(self) -> dict[str, int]:
+        rows = self._read(
+            "SELECT domain, count(*) AS n FROM escalations WHERE status = 'open' GROUP BY domain"
+        )
+        return {str(r["domain"]): int(r["n"]) for r in rows}
+
+
+def _mask(text: str) -> str:
+    from bot.pii import mask
+
+    return mask(text).text
+
+
+def _sha(text: str) -> str:
+    from bot.pii import sha256_text
+
+    return sha256_text(text)
+
+
+def _range(since: float | None, until: float | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append("ts >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("ts < ?")
+        params.append(until)
+    return ("WHERE " + " AND ".join(clauses) if clauses else ""), tuple(params)
+
+
+def _decision_from_row(row: dict[str, Any]) -> Decision:
+    probs = json.loads(row["probs"]) if row.get("probs") else {}
+    verdict = row["verdict"]
+    return Decision(
+        decision=verdict,
+        category=row["category"] or "none",
+        confidence=float(row["confidence"] or 0.0),
+        probs=probs,
+        rationale=row["rationale"] or "",
+        human_required=verdict == "ESCALATE",
+        lang=row["lang"] or "en",
+        reason=row["reason"] or "model",
+        domain=None,
+        model_id=row["model_id"] or "",
+        head_id=row["head_id"] or "",
+    )
+
+
+def _escalation_from_row(r: dict[str, Any]) -> Escalation:
+    resolution = None
+    if r["status"] == "resolved":
+        resolution = Resolution(
+            escalation_id=int(r["id"]),
+            action=r["action"] or "",
+            reviewer=r["reviewer"] or "",
+            text=r["resolution_text"] or "",
+            at=float(r["resolved_at"] or 0.0),
+            event_id=r["resolution_event_id"] or "",
+        )
+    return Escalation(
+        id=int(r["id"]),
+        decision_id=int(r["decision_id"]),
+        kind=r["kind"],
+        domain=r["domain"],
+        platform=r["platform"] or "",
+        channel=r["channel"] or "",
+        thread=r["thread"] or "",
+        user=r["user"] or "",
+        text_masked=r["text_masked"] or "",
+        lang=r["lang"] or "en",
+        verdict=r["verdict"] or "",
+        category=r["category"] or "",
+        confidence=float(r["confidence"] or 0.0),
+        rationale=r["rationale"] or "",
+        status=r["status"],
+        opened_at=float(r["opened_at"]),
+        deadline=float(r["deadline"]),
+        reminded_at=r["reminded_at"],
+        card_channel=r["card_channel"],
+        card_ref=r["card_ref"],
+        resolution=resolution,
+    )

@@ -1,0 +1,711 @@
+"""Bot: dedupe -> policy -> thread context -> decide -> audit -> route, exactly once across restarts.
+
+Adapters call `receive` (messages) and `receive_action` (button clicks); both store the event as
+received before any work and return at once; the model runs on the worker behind a fair queue.
+Every post carries a key derived from the event, so finishing a half-done event after a crash
+never posts twice. Logs never carry message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from adapters.base import Adapter
+from bot import commands
+from bot.audit import AuditStore, DecisionRecord, StoreError
+from bot.escalations import Escalations, format_deadline
+from bot.events import ActionEvent, ActionResult, Button, Escalation, Message
+from bot.metrics import Counter, Gauge, Histogram, Registry
+from bot.pii import mask, sha256_text
+from bot.policy import FairQueue, Policy, QueueFull
+from bot.replies import Replies
+from bot.reports import build_report, render_markdown
+from bot.settings import BotSettings
+from bot.worker import ModelSession, ModelWorker
+from runtime.base import Decision, Runtime, Turn
+from runtime.lang import detect_lang
+
+log = logging.getLogger("so8t.bot")
+
+CARD_BUTTONS = (
+    ("approve", "Approve", "primary"),
+    ("decline", "Decline", "danger"),
+    ("answer", "Answer", "default"),
+)
+
+
+class AnswerFailed(Exception):
+    """The runtime failed while writing an ALLOW answer (the decision is already audited)."""
+
+
+@dataclass
+class BotMetrics:
+    registry: Registry = field(default_factory=Registry)
+    events: Counter = field(
+        default_factory=lambda: Counter("so8t_events_total", "Events received by outcome", ("outcome",))
+    )
+    decisions: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_decisions_total", "Safety decisions by verdict and category", ("verdict", "category")
+        )
+    )
+    opened: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_escalations_opened_total", "Escalations opened", ("domain", "kind")
+        )
+    )
+    resolved: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_escalations_resolved_total", "Escalations resolved", ("domain", "action")
+        )
+    )
+    errors: Counter = field(
+        default_factory=lambda: Counter("so8t_errors_total", "Failures handled (fail closed)", ("kind",))
+    )
+    decide_s: Histogram = field(
+        default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency")
+    )
+    answer_s: Histogram = field(
+        default_factory=lambda: Histogram("so8t_answer_seconds", "Answer generation latency")
+    )
+    handle_s: Histogram = field(
+        default_factory=lambda: Histogram("so8t_handle_seconds", "Received to finished, per message")
+    )
+
+
+class Bot:
+    def __init__(
+        self,
+        store: AuditStore,
+        runtime: Runtime,
+        adapters: dict[str, Adapter],
+        settings: BotSettings,
+        replies: Replies | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.runtime = runtime
+        self.adapters = adapters
+        self.settings = settings
+        self.replies = replies or Replies()
+        self.clock = clock
+        self.policy = Policy(settings.policy, clock)
+        self.queue: FairQueue[Message] = FairQueue(settings.policy.queue)
+        self.model = ModelWorker(runtime)
+        self.escalations = Escalations(store, settings.escalation, settings.roles, clock)
+        self.metrics = BotMetrics()
+        self.on_finished: list[Callable[[str, str, str], None]] = []  # (platform, event_id, state)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._received_at: dict[tuple[str, str], float] = {}
+        self._worker: asyncio.Task[None] | None = None
+        self._reminders: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self.started = False
+        m = self.metrics
+        for item in (
+            m.events,
+            m.decisions,
+            m.opened,
+            m.resolved,
+            m.errors,
+            m.decide_s,
+            m.answer_s,
+            m.handle_s,
+        ):
+            m.registry.add(item)
+        m.registry.add(
+            Gauge("so8t_queue_depth", "Requests waiting for the model", lambda: {(): len(self.queue)})
+        )
+        m.registry.add(
+            Gauge("so8t_inflight", "Events received and not finished", lambda: {(): self._inflight})
+        )
+        m.registry.add(
+            Gauge(
+                "so8t_escalations_open",
+                "Open escalations by domain",
+                lambda: {(d,): n for d, n in store.escalation_counts().items()},
+                ("domain",),
+            )
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self, reminders: bool = True) -> int:
+        """Start the worker, finish the events a crash left behind; returns how many were recovered."""
+        self._worker = asyncio.create_task(self._work(), name="so8t-worker")
+        recovered = await self.recover()
+        if reminders:
+            self._reminders = asyncio.create_task(self._remind_loop(), name="so8t-reminders")
+        self.started = True
+        return recovered
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in (self._worker, self._reminders, *self._tasks):
+            if task is not None:
+                task.cancel()
+        for task in (self._worker, self._reminders, *list(self._tasks)):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self.started = False
+
+    async def recover(self) -> int:
+        pending = self.store.pending_events()
+        for kind, payload in pending:
+            self._begin(str(payload.get("platform")), str(payload.get("event_id")))
+            if kind == "action":
+                self._spawn(self._finish_action(ActionEvent.from_dict(payload)))
+                continue
+            msg = Message.from_dict(payload)
+            if commands.is_command(msg.text):
+                self._spawn(self._run_command(msg))
+            else:
+                await self.queue.put(f"{msg.platform}:{msg.user}", msg, force=True)
+        if pending:
+            log.info("recovered %d unfinished event(s) from the store", len(pending))
+        return len(pending)
+
+    async def wait_idle(self) -> None:
+        """Until every received event is finished (tests and the load bench wait on this, never sleep)."""
+        await self._idle.wait()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _begin(self, platform: str, event_id: str) -> None:
+        self._inflight += 1
+        self._idle.clear()
+        self._received_at[(platform, event_id)] = time.perf_counter()
+
+    def _abandon(self, platform: str, event_id: str) -> None:
+        """Stop tracking an event that failed midway: it stays 'received' and is finished on restart."""
+        if self._received_at.pop((platform, event_id), None) is not None:
+            self._inflight = max(0, self._inflight - 1)
+            if self._inflight == 0:
+                self._idle.set()
+
+    def _finish(self, platform: str, event_id: str, state: str) -> None:
+        try:
+            self.store.finish_event(platform, event_id, state, self.clock())
+        except StoreError as exc:
+            log.error("could not mark event finished: %s", exc)
+            self.metrics.errors.inc("store")
+        started = self._received_at.pop((platform, event_id), None)
+        if started is not None:
+            self.metrics.handle_s.observe(time.perf_counter() - started)
+            self._inflight -= 1
+            if self._inflight <= 0:
+                self._inflight = 0
+                self._idle.set()
+        self.metrics.events.inc(state)
+        for cb in self.on_finished:
+            cb(platform, event_id, state)
+
+    # ------------------------------------------------------------------ intake
+    async def receive(self, msg: Message) -> Literal["accepted", "duplicate"]:
+        """Store, then admit (policy, queue). Returns at once; raises StoreError when nothing was stored."""
+        if not self.store.record_event(msg.platform, msg.event_id, "message", msg.to_dict(), self.clock()):
+            self.metrics.events.inc("duplicate")
+            return "duplicate"
+        self._begin(msg.platform, msg.event_id)
+        try:
+            await self._admit(msg)
+        except Exception:  # noqa: BLE001 - the event stays pending and is finished on restart
+            log.exception("admitting event %s failed", msg.event_id)
+            self.metrics.errors.inc("admit")
+            self._abandon(msg.platform, msg.event_id)
+        return "accepted"
+
+    async def _admit(self, msg: Message) -> None:
+        if commands.is_command(msg.text):
+            self._spawn(self._run_command(msg))
+            return
+        lang = detect_lang(msg.text)
+        verdict = self.policy.check(msg.platform, msg.channel, msg.user)
+        if verdict.outcome == "ignored":
+            self._finish(msg.platform, msg.event_id, "ignored")
+            return
+        adapter = self.adapters[msg.platform]
+        if verdict.outcome == "rate_limited":
+            text = self.replies.render("rate_limited", lang, seconds=max(1, round(verdict.retry_after_s)))
+            await adapter.reply(msg.channel, msg.thread, text, key=f"reply:{msg.event_id}", kind="notice")
+            self._finish(msg.platform, msg.event_id, "rate_limited")
+            return
+        if not msg.text.strip():
+            text = self.replies.render("empty", lang)
+            await adapter.reply(msg.channel, msg.thread, text, key=f"reply:{msg.event_id}", kind="notice")
+            self._finish(msg.platform, msg.event_id, "done")
+            return
+        try:
+            ahead = await self.queue.put(f"{msg.platform}:{msg.user}", msg)
+        except QueueFull:
+            text = self.replies.render("queue_full", lang)
+            await adapter.reply(msg.channel, msg.thread, text, key=f"reply:{msg.event_id}", kind="notice")
+            self._finish(msg.platform, msg.event_id, "rejected")
+            return
+        busy_after = self.settings.policy.queue.busy_notice_after
+        if busy_after and ahead >= busy_after:
+            text = self.replies.render("busy", lang, ahead=ahead)
+            await adapter.reply(msg.channel, msg.thread, text, key=f"busy:{msg.event_id}", kind="notice")
+
+    async def receive_action(self, ev: ActionEvent) -> ActionResult:
+        """A click: checked at once (role, state) and answered; slow follow-up work runs in the background."""
+        if not self.store.record_event(ev.platform, ev.event_id, "action", ev.to_dict(), self.clock()):
+            self.metrics.events.inc("duplicate")
+            return ActionResult(True, "duplicate")
+        self._begin(ev.platform, ev.event_id)
+        return await self._finish_action(ev)
+
+    # ------------------------------------------------------------------ the worker
+    async def _work(self) -> None:
+        while True:
+            msg = await self.queue.get()
+            try:
+                state = await self.handle(msg)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - never lose the worker; the event stays pending
+                log.exception("handling event %s failed; it is finished on the next start", msg.event_id)
+                self.metrics.errors.inc("handle")
+                self._abandon(msg.platform, msg.event_id)
+                continue
+            self._finish(msg.platform, msg.event_id, state)
+
+    async def handle(self, msg: Message) -> str:
+        """Decide, audit, route one admitted message; returns the event's final state."""
+        adapter = self.adapters[msg.platform]
+        existing = self.store.decision_for_event(msg.platform, msg.event_id)
+        context = await self._context(adapter, msg)
+        masked = mask(msg.text).text
+        answer_failed = False
+        async with self.model.hold() as model:
+            t0 = time.perf_counter()
+            try:
+                decision = await model.decide(context, msg.text)
+            except Exception as exc:  # noqa: BLE001 - fail closed
+                log.warning("runtime error in decide (%s): escalating", type(exc).__name__)
+                self.metrics.errors.inc("runtime")
+                decision = self._runtime_error_decision(msg.text)
+            latency_ms = (time.perf_counter() - t0) * 1000.0
+            if existing is not None:
+                decision_id, decision = existing  # finishing after a crash: the audited verdict stands
+            else:
+                self.metrics.decide_s.observe(latency_ms / 1000.0)
+                try:
+                    decision_id = self.store.append_decision(
+                        DecisionRecord(
+                            ts=self.clock(),
+                            platform=msg.platform,
+                            channel=msg.channel,
+                            thread=msg.thread,
+                            user=msg.user,
+                            event_id=msg.event_id,
+                            decision=decision,
+                            latency_ms=latency_ms,
+                            text_masked=masked,
+                            text_sha256=sha256_text(msg.text),
+                        )
+                    )
+                except StoreError as exc:
+                    log.error("not acting on event %s: %s", msg.event_id, exc)
+                    self.metrics.errors.inc("store")
+                    await adapter.reply(
+                        msg.channel,
+                        msg.thread,
+                        self.replies.render("store_error", decision.lang),
+                        key=f"reply:{msg.event_id}",
+                        kind="notice",
+                    )
+                    return "failed"
+                self.metrics.decisions.inc(decision.decision, decision.category)
+            log.info(
+                "event %s: %s/%s (%.0f ms, %s)",
+                msg.event_id,
+                decision.decision,
+                decision.category,
+                latency_ms,
+                decision.reason,
+            )
+            if decision.decision == "ALLOW" and decision.reason != "runtime_error":
+                try:
+                    await self._stream_answer(model, adapter, msg, context, decision)
+                except AnswerFailed:
+                    answer_failed = True
+        lang = decision.lang
+        if answer_failed:
+            await self._escalate("runtime_error", decision_id, decision, msg, masked, msg.text)
+        elif decision.decision == "REFUSE":
+            text = self.replies.render(
+                "refuse",
+                lang,
+                category=decision.category,
+                rationale=decision.rationale,
+                decision_id=decision_id,
+            )
+            label = "Ask for human review" if lang == "en" else "人による確認を依頼"
+            await adapter.reply(
+                msg.channel,
+                msg.thread,
+                text,
+                key=f"reply:{msg.event_id}",
+                buttons=(Button("appeal", label, str(decision_id)),),
+            )
+        elif decision.decision == "ESCALATE":
+            kind: Literal["escalate", "runtime_error"] = (
+                "runtime_error" if decision.reason == "runtime_error" else "escalate"
+            )
+            await self._escalate(kind, decision_id, decision, msg, masked, msg.text)
+        return "done"
+
+    def _runtime_error_decision(self, text: str) -> Decision:
+        return Decision(
+            decision="ESCALATE",
+            category="none",
+            confidence=0.0,
+            probs={},
+            rationale="runtime error",
+            human_required=True,
+            lang=detect_lang(text),
+            reason="runtime_error",
+            domain=self.settings.escalation.fallback_domain,
+            model_id=getattr(self.runtime, "model_id", ""),
+            head_id=getattr(self.runtime, "head_id", ""),
+        )
+
+    async def _context(self, adapter: Adapter, msg: Message) -> list[Turn]:
+        turns = self.settings.policy.context_turns
+        if not turns:
+            return []
+        try:
+            raw = await adapter.thread_context(msg.channel, msg.thread, msg.message_id, turns)
+        except Exception as exc:  # noqa: BLE001 - context is best effort
+            log.warning("thread context unavailable (%s)", type(exc).__name__)
+            return []
+        return self.policy.bound_context(raw)
+
+    async def _stream_answer(
+        self, model: ModelSession, adapter: Adapter, msg: Message, context: Sequence[Turn], decision: Decision
+    ) -> None:
+        key = f"answer:{msg.event_id}"
+        text = ""
+        ref: str | None = None
+        last = time.monotonic()
+        t0 = time.perf_counter()
+        try:
+            async for piece in model.answer(context, msg.text):
+                text += piece
+                now = time.monotonic()
+                if text.strip() and (ref is None or now - last >= self.settings.stream_update_s):
+                    if ref is None:
+                        ref = await adapter.reply(msg.channel, msg.thread, text, key=key)
+                    else:
+                        await adapter.update(msg.channel, ref, text)
+                    last = now
+        except Exception as exc:  # noqa: BLE001 - fail closed: a person follows up
+            log.warning("runtime error in answer (%s): escalating", type(exc).__name__)
+            self.metrics.errors.inc("runtime")
+            raise AnswerFailed from exc
+        self.metrics.answer_s.observe(time.perf_counter() - t0)
+        final = text.strip() or self.replies.render("no_answer", decision.lang)
+        if ref is None:
+            await adapter.reply(msg.channel, msg.thread, final, key=key)
+        else:
+            await adapter.update(msg.channel, ref, final)
+
+    # ------------------------------------------------------------------ escalations
+    async def _escalate(
+        self,
+        kind: Literal["escalate", "appeal", "runtime_error"],
+        decision_id: int,
+        decision: Decision,
+        msg: Message,
+        masked: str,
+        request_text: str,
+        notice_key: str | None = None,
+    ) -> Escalation:
+        esc = self.escalations.open(kind, decision_id, decision, msg, masked, request_text)
+        self.metrics.opened.inc(esc.domain, kind)
+        await self._post_card(esc)
+        adapter = self.adapters[msg.platform]
+        name = {"escalate": "escalated", "runtime_error": "runtime_error", "appeal": "appeal_opened"}[kind]
+        text = self.replies.render(
+            name, esc.lang, domain=esc.domain, esc_id=esc.id, deadline=format_deadline(esc.deadline)
+        )
+        await adapter.reply(
+            msg.channel, msg.thread, text, key=notice_key or f"reply:{msg.event_id}", kind="notice"
+        )
+        return esc
+
+    async def _post_card(self, esc: Escalation) -> None:
+        adapter = self.adapters[esc.platform]
+        channel = self.settings.escalation.channel_for(esc.platform, esc.domain)
+        labels = {"escalate": "escalation", "appeal": "appeal", "runtime_error": "runtime error"}
+        text = self.replies.render(
+            "card", esc.lang, esc=esc, kind_label=labels[esc.kind], deadline=format_deadline(esc.deadline)
+        )
+        buttons = tuple(Button(a, label, str(esc.id), style) for a, label, style in CARD_BUTTONS)  # type: ignore[arg-type]
+        ref = await adapter.post(channel, text, key=f"card:{esc.id}", buttons=buttons, kind="card")
+        if esc.card_ref != ref:
+            self.store.set_card(esc.id, channel, ref)
+
+    async def check_deadlines(self, now: float | None = None) -> int:
+        """Post a reminder for every open escalation past its deadline (once each)."""
+        sent = 0
+        for esc in self.escalations.due(now):
+            adapter = self.adapters.get(esc.platform)
+            if adapter is None:
+                continue
+            channel = esc.card_channel or self.settings.escalation.channel_for(esc.platform, esc.domain)
+            text = self.replies.render("reminder", esc.lang, esc=esc, deadline=format_deadline(esc.deadline))
+            if esc.card_ref:
+                await adapter.reply(channel, esc.card_ref, text, key=f"reminder:{esc.id}", kind="notice")
+            else:
+                await adapter.post(channel, text, key=f"reminder:{esc.id}", kind="notice")
+            self.store.mark_reminded(esc.id, self.clock() if now is None else now)
+            sent += 1
+        return sent
+
+    async def _remind_loop(self) -> None:
+        interval = self.settings.escalation.check_interval_s
+        while not self._stopping.is_set():
+            try:
+                await self.check_deadlines()
+            except Exception:  # noqa: BLE001 - keep reminding later
+                log.exception("deadline check failed")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=interval)
+
+    # ------------------------------------------------------------------ actions and resolutions
+    async def _finish_action(self, ev: ActionEvent) -> ActionResult:
+        try:
+            if ev.action == "appeal":
+                result = await self._appeal(
+                    ev.platform,
+                    ev.user,
+                    ev.channel,
+                    ev.thread,
+                    int(ev.value) if ev.value.isdigit() else None,
+                    ev.event_id,
+                )
+            else:
+                esc_id = int(ev.value) if ev.value.isdigit() else -1
+                result = await self._resolve(ev.platform, ev.user, esc_id, ev.action, ev.text, ev.event_id)
+        except StoreError as exc:
+            log.error("action %s failed: %s", ev.event_id, exc)
+            self.metrics.errors.inc("store")
+            self._finish(ev.platform, ev.event_id, "failed")
+            return ActionResult(False, "the audit store is unavailable; try again shortly", 503)
+        if result.ok and result.extra.get("followup") is not None:
+            self._spawn(self._followup(ev, result.extra.pop("followup")))
+        else:
+            self._finish(ev.platform, ev.event_id, "done" if result.ok else "refused")
+        return result
+
+    async def _followup(self, ev: ActionEvent, esc: Escalation) -> None:
+        try:
+            await self._post_resolution(esc)
+            state = "done"
+        except Exception:  # noqa: BLE001 - left pending, finished on restart
+            log.exception("posting resolution of case %s failed", esc.id)
+            self.metrics.errors.inc("resolution")
+            self._abandon(ev.platform, ev.event_id)
+            return
+        self._finish(ev.platform, ev.event_id, state)
+
+    async def _resolve(
+        self, platform: str, user: str, esc_id: int, action: str, text: str, event_id: str
+    ) -> ActionResult:
+        outcome = self.escalations.resolve(esc_id, action, platform, user, text, event_id)
+        esc = outcome.escalation
+        lang = esc.lang if esc else "en"
+        if outcome.status == "not_found":
+            return ActionResult(False, self.replies.render("not_found", lang, esc_id=esc_id), 404)
+        if outcome.status == "bad_action":
+            return ActionResult(False, f"unknown action {action!r}: use approve, decline or answer", 400)
+        assert esc is not None
+        if outcome.status == "forbidden":
+            log.info("user without the %s reviewer role tried to resolve case %s", esc.domain, esc.id)
+            return ActionResult(
+                False,
+                self.replies.render("not_reviewer", lang, domain=esc.domain, esc_id=esc.id, user=user),
+                403,
+            )
+        if outcome.status == "already":
+            return ActionResult(False, self.replies.render("already_resolved", lang, esc=esc), 409)
+        if outcome.status == "needs_text":
+            return ActionResult(False, "an answer needs text", 400)
+        self.metrics.resolved.inc(esc.domain, action)
+        log.info("case %s resolved (%s)", esc.id, action)
+        return ActionResult(
+            True,
+            self.replies.render("resolved_ok", lang, esc_id=esc.id, action=action),
+            extra={"followup": esc, "escalation_id": esc.id},
+        )
+
+    async def _post_resolution(self, esc: Escalation) -> None:
+        """Post the outcome in the asker's thread (named reviewer), close the card, forget the raw text."""
+        res = esc.resolution
+        assert res is not None
+        adapter = self.adapters[esc.platform]
+        text = res.text
+        if res.action == "approve" and not text:
+            request = self.store.escalation_request(esc.id)
+            if request:
+                text = await self._answer_for_approval(esc, request)
+        body = self.replies.render(f"resolution_{res.action}", esc.lang, reviewer=res.reviewer, text=text)
+        await adapter.reply(esc.channel, esc.thread, body, key=f"resolution:{esc.id}", kind="answer")
+        if esc.card_ref and esc.card_channel:
+            action_word = {"approve": "approved", "decline": "declined", "answer": "answered"}[res.action]
+            card = self.replies.render(
+                "card_resolved", esc.lang, esc=esc, action=action_word, reviewer=res.reviewer
+            )
+            await adapter.update(esc.card_channel, esc.card_ref, card, buttons=())
+        self.store.drop_request_text(esc.id)
+
+    async def _answer_for_approval(self, esc: Escalation, request: str) -> str:
+        """An approved case is answered by the model (decide first: answer continues from its cache)."""
+        async with self.model.hold() as model:
+            try:
+                await model.decide([], request)
+                pieces = [p async for p in model.answer([], request)]
+            except Exception as exc:  # noqa: BLE001 - the approval itself still gets posted
+                log.warning("runtime error answering approved case %s (%s)", esc.id, type(exc).__name__)
+                self.metrics.errors.inc("runtime")
+                return ""
+        return "".join(pieces).strip()
+
+    async def _appeal(
+        self, platform: str, user: str, channel: str, thread: str, decision_id: int | None, event_id: str
+    ) -> ActionResult:
+        if decision_id is None:
+            decision_id = self.store.last_refusal(platform, channel, thread, user)
+        row = self.store.decision_row(decision_id) if decision_id is not None else None
+        lang = (row or {}).get("lang") or "en"
+        if (
+            row is None
+            or row["kind"] != "decision"
+            or row["verdict"] != "REFUSE"
+            or row["platform"] != platform
+            or (row["user"] != user and not self.settings.roles.is_admin(platform, user))
+        ):
+            return ActionResult(
+                False, self.replies.render("appeal_invalid", lang, decision_id=decision_id), 400
+            )
+        assert decision_id is not None
+        decision = Decision(
+            decision="REFUSE",
+            category=row["category"] or "none",
+            confidence=float(row["confidence"] or 0.0),
+            probs={},
+            rationale=row["rationale"] or "",
+            human_required=True,
+            lang=lang,
+        )
+        asker = Message(
+            platform, row["channel"], row["thread"], row["user"], row["text_masked"] or "", event_id
+        )
+        esc = await self._escalate(
+            "appeal",
+            decision_id,
+            decision,
+            asker,
+            row["text_masked"] or "",
+            row["text_masked"] or "",
+            notice_key=f"appeal:{decision_id}",
+        )
+        log.info("appeal of decision %s opened case %s", decision_id, esc.id)
+        return ActionResult(
+            True,
+            self.replies.render("appeal_opened", lang, domain=esc.domain, esc_id=esc.id),
+            extra={"escalation_id": esc.id},
+        )
+
+    # ------------------------------------------------------------------ commands
+    async def _run_command(self, msg: Message) -> None:
+        adapter = self.adapters[msg.platform]
+        cmd = commands.parse(msg.text, self.clock())
+        lang = detect_lang(msg.text)
+        key = f"cmd:{msg.event_id}"
+        followup: Escalation | None = None
+        try:
+            if isinstance(cmd, commands.Help):
+                text = self.replies.render("help", lang)
+            elif isinstance(cmd, commands.Status):
+                text = self.replies.render("status", lang, **self.status())
+            elif isinstance(cmd, commands.Report):
+                if not self.settings.roles.is_admin(msg.platform, msg.user):
+                    text = self.replies.render("not_admin", lang, command="report")
+                else:
+                    text = render_markdown(build_report(self.store, cmd.since, cmd.until))
+            elif isinstance(cmd, commands.Resolve):
+                result = await self._resolve(
+                    msg.platform, msg.user, cmd.escalation_id, cmd.action, cmd.text, msg.event_id
+                )
+                followup = result.extra.pop("followup", None)
+                text = result.message
+            elif isinstance(cmd, commands.Appeal):
+                result = await self._appeal(
+                    msg.platform, msg.user, msg.channel, msg.thread, cmd.decision_id, msg.event_id
+                )
+                text = result.message
+            else:
+                text = self.replies.render("command_error", lang, message=cmd.message)
+            await adapter.reply(msg.channel, msg.thread, text, key=key, kind="command")
+            if followup is not None:
+                await self._post_resolution(followup)
+        except StoreError as exc:
+            log.error("command %s failed: %s", msg.event_id, exc)
+            self.metrics.errors.inc("store")
+            with contextlib.suppress(Exception):
+                await adapter.reply(
+                    msg.channel, msg.thread, self.replies.render("store_error", lang), key=key, kind="command"
+                )
+            self._finish(msg.platform, msg.event_id, "failed")
+            return
+        except Exception:  # noqa: BLE001 - left pending, finished on restart
+            log.exception("command %s failed", msg.event_id)
+            self.metrics.errors.inc("command")
+            self._abandon(msg.platform, msg.event_id)
+            return
+        self._finish(msg.platform, msg.event_id, "done")
+
+    # ------------------------------------------------------------------ operations
+    def status(self) -> dict[str, Any]:
+        try:
+            open_by_domain = self.store.escalation_counts()
+        except StoreError:
+            open_by_domain = {}
+        return {
+            "model_id": getattr(self.runtime, "model_id", ""),
+            "head_id": getattr(self.runtime, "head_id", ""),
+            "queue": len(self.queue),
+            "busy": self.model.busy,
+            "open_total": sum(open_by_domain.values()),
+            "open_by_domain": open_by_domain,
+        }
+
+    def health(self) -> dict[str, Any]:
+        store_problem = self.store.check_writable()
+        adapters = {name: bool(a.connected) for name, a in self.adapters.items()}
+        model_ok = self.runtime is not None and bool(getattr(self.runtime, "model_id", "x") is not None)
+        ok = model_ok and store_problem is None and all(adapters.values()) and self.started
+        return {
+            "ok": ok,
+            "model": model_ok,
+            "store": store_problem is None,
+            "store_error": store_problem,
+            "adapters": adapters,
+            "worker": self.started,
+            "queue": len(self.queue),
+        }

@@ -1,0 +1,127 @@
+"""Frozen values that cross the adapter/core boundary: what came in and what goes out.
+
+No platform dict travels past an adapter's translate.py; these are all the core sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+ActionName = Literal["approve", "decline", "answer", "appeal"]
+ACTION_NAMES: tuple[str, ...] = ("approve", "decline", "answer", "appeal")
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button under a bot message; `value` is what the core gets back (an escalation or decision id)."""
+
+    action: str
+    label: str
+    value: str
+    style: Literal["primary", "danger", "default"] = "default"
+
+
+@dataclass(frozen=True)
+class Message:
+    """One user message addressed to the bot (a command when it starts with /so8t)."""
+
+    platform: str
+    channel: str
+    thread: str  # id of the thread root (the message's own id when it starts a thread)
+    user: str
+    text: str
+    event_id: str  # the platform's delivery id: dedupe key together with platform
+    message_id: str = ""  # the platform's id of this message (excluded from its own context)
+    ts: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Message:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class ActionEvent:
+    """A button click (or its command equivalent) on a bot message."""
+
+    platform: str
+    user: str
+    action: str
+    value: str
+    event_id: str
+    channel: str = ""
+    thread: str = ""
+    message_id: str = ""  # the message whose button was clicked
+    text: str = ""  # the reviewer's text (answer / reason)
+    ts: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ActionEvent:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class Reply:
+    """Something the bot posts: `key` makes posting idempotent across restarts."""
+
+    channel: str
+    thread: str | None
+    text: str
+    key: str
+    buttons: tuple[Button, ...] = ()
+    kind: Literal["answer", "notice", "card", "command"] = "answer"
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """An open or resolved request for a human decision (from ESCALATE, an appeal, or a runtime error)."""
+
+    id: int
+    decision_id: int
+    kind: Literal["escalate", "appeal", "runtime_error"]
+    domain: str
+    platform: str
+    channel: str
+    thread: str
+    user: str
+    text_masked: str
+    lang: str
+    verdict: str
+    category: str
+    confidence: float
+    rationale: str
+    status: Literal["open", "resolved"]
+    opened_at: float
+    deadline: float
+    reminded_at: float | None = None
+    card_channel: str | None = None
+    card_ref: str | None = None
+    resolution: Resolution | None = None
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How a reviewer closed an escalation."""
+
+    escalation_id: int
+    action: str  # approve | decline | answer
+    reviewer: str
+    text: str
+    at: float
+    event_id: str = ""
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The immediate answer to a click: ok, or one clear line why not."""
+
+    ok: bool
+    message: str = ""
+    status: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)

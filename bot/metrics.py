@@ -1,0 +1,94 @@
+"""A tiny Prometheus text-format registry (counters, gauges, histograms) — no extra dependency."""
+
+from __future__ import annotations
+
+import bisect
+import threading
+from collections.abc import Callable
+
+LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+def _labels(names: tuple[str, ...], values: tuple[str, ...]) -> str:
+    if not names:
+        return ""
+    esc = [v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") for v in values]
+    return "{" + ",".join(f'{n}="{v}"' for n, v in zip(names, esc, strict=True)) + "}"
+
+
+class Counter:
+    def __init__(self, name: str, help_: str, labels: tuple[str, ...] = ()) -> None:
+        self.name, self.help, self.labels = name, help_, labels
+        self.values: dict[tuple[str, ...], float] = {}
+        self._lock = threading.Lock()
+
+    def inc(self, *labels: str, by: float = 1.0) -> None:
+        with self._lock:
+            self.values[labels] = self.values.get(labels, 0.0) + by
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        out += [f"{self.name}{_labels(self.labels, k)} {v:g}" for k, v in sorted(self.values.items())]
+        return out
+
+
+class Gauge:
+    """A value read at scrape time from a callback returning {label values: value}."""
+
+    def __init__(
+        self,
+        name: str,
+        help_: str,
+        read: Callable[[], dict[tuple[str, ...], float]],
+        labels: tuple[str, ...] = (),
+    ) -> None:
+        self.name, self.help, self.read, self.labels = name, help_, read, labels
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
+        try:
+            values = self.read()
+        except Exception:  # noqa: BLE001 - a failing gauge must not break /metrics
+            values = {}
+        out += [f"{self.name}{_labels(self.labels, k)} {v:g}" for k, v in sorted(values.items())]
+        return out
+
+
+class Histogram:
+    def __init__(self, name: str, help_: str, buckets: tuple[float, ...] = LATENCY_BUCKETS_S) -> None:
+        self.name, self.help, self.buckets = name, help_, buckets
+        self.counts = [0] * (len(buckets) + 1)
+        self.total = 0.0
+        self.n = 0
+        self._lock = threading.Lock()
+
+    def observe(self, value: float) -> None:
+        with self._lock:
+            self.counts[bisect.bisect_left(self.buckets, value)] += 1
+            self.total += value
+            self.n += 1
+
+    def render(self) -> list[str]:
+        out = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} histogram"]
+        acc = 0
+        for bound, c in zip(self.buckets, self.counts, strict=False):
+            acc += c
+            out.append(f'{self.name}_bucket{{le="{bound:g}"}} {acc}')
+        out.append(f'{self.name}_bucket{{le="+Inf"}} {self.n}')
+        out.append(f"{self.name}_sum {self.total:g}")
+        out.append(f"{self.name}_count {self.n}")
+        return out
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.items: list[Counter | Gauge | Histogram] = []
+
+    def add(self, item: Counter | Gauge | Histogram) -> None:
+        self.items.append(item)
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for item in self.items:
+            lines += item.render()
+        return "\n".join(lines) + "\n"

@@ -1,0 +1,251 @@
+"""Typed bot settings read from config sections (storage, policy, roles, escalation, console).
+
+Every bad value raises ConfigError naming the key, so `so8t` can print it as one line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.config import Config, ConfigError
+from runtime.base import ESCALATE_DOMAINS
+
+DEFAULT_DB = "var/so8t.db"
+DEFAULT_DEADLINE_S = 4 * 3600.0
+
+
+def _check(section: dict[str, Any], name: str, known: set[str]) -> None:
+    for key in section:
+        if key not in known:
+            raise ConfigError(f"config: unknown key '{name}.{key}' (known: {', '.join(sorted(known))})")
+
+
+def _number(
+    section: dict[str, Any], key: str, where: str, default: float, lo: float, hi: float, integer: bool = False
+) -> Any:
+    if key not in section or section[key] is None:
+        return int(default) if integer else float(default)
+    value = section[key]
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or (integer and not isinstance(value, int))
+    ):
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"config: key '{where}.{key}' must be {kind}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"config: key '{where}.{key}' must be between {lo} and {hi}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def _str_list(value: Any, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+        raise ConfigError(f"config: key '{where}' must be a list of names")
+    return tuple(str(v) for v in value)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    max_total: int = 200  # requests waiting for the model, all users together
+    max_per_user: int = 20  # requests waiting per user; beyond: "queue full"
+    busy_notice_after: int = 3  # tell the asker "busy, queued" when this many are ahead (0 = never)
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    allow_channels: tuple[str, ...] = ()  # empty = every channel
+    deny_channels: tuple[str, ...] = ()
+    rate_per_minute: float = 20.0  # 0 = no rate limit
+    rate_burst: int = 10
+    context_turns: int = 6
+    context_tokens: int = 512
+    queue: QueueSettings = field(default_factory=QueueSettings)
+
+
+@dataclass(frozen=True)
+class RoleSettings:
+    """Names are `user` (any platform) or `platform:user`."""
+
+    admins: tuple[str, ...] = ()
+    reviewers: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def is_admin(self, platform: str, user: str) -> bool:
+        return _member(self.admins, platform, user)
+
+    def is_reviewer(self, platform: str, user: str, domain: str) -> bool:
+        return self.is_admin(platform, user) or _member(self.reviewers.get(domain, ()), platform, user)
+
+    def reviewer_domains(self, platform: str, user: str) -> tuple[str, ...]:
+        return tuple(d for d in ESCALATE_DOMAINS if self.is_reviewer(platform, user, d))
+
+
+def _member(names: tuple[str, ...], platform: str, user: str) -> bool:
+    return user in names or f"{platform}:{user}" in names
+
+
+@dataclass(frozen=True)
+class EscalationSettings:
+    channels: dict[str, dict[str, str]] = field(default_factory=dict)  # platform -> domain -> channel
+    deadlines_s: dict[str, float] = field(default_factory=dict)  # domain -> seconds
+    default_deadline_s: float = DEFAULT_DEADLINE_S
+    check_interval_s: float = 60.0
+    fallback_domain: str = "compliance"  # runtime errors and unknown categories
+
+    def channel_for(self, platform: str, domain: str) -> str:
+        return self.channels.get(platform, {}).get(domain) or f"{domain}-review"
+
+    def deadline_for(self, domain: str) -> float:
+        return self.deadlines_s.get(domain, self.default_deadline_s)
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    host: str = "127.0.0.1"
+    port: int = 8765
+    default_users: bool = True  # `admin` is an admin, `reviewer` reviews every domain
+
+
+@dataclass(frozen=True)
+class BotSettings:
+    db_path: str = DEFAULT_DB
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    roles: RoleSettings = field(default_factory=RoleSettings)
+    escalation: EscalationSettings = field(default_factory=EscalationSettings)
+    console: ConsoleSettings = field(default_factory=ConsoleSettings)
+    stream_update_s: float = 0.3  # how often a streamed answer's message is updated
+
+
+def _duration(value: Any, where: str) -> float:
+    """Seconds from a number or '30m' / '4h' / '2d' / '90s'."""
+    if isinstance(value, bool):
+        raise ConfigError(f"config: key '{where}' must be a duration like 30m, 4h or 2d")
+    if isinstance(value, (int, float)) and value > 0:
+        return float(value)
+    if isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
+        try:
+            n = float(value[:-1])
+        except ValueError:
+            n = -1
+        if n > 0:
+            return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
+    raise ConfigError(f"config: key '{where}' must be a duration like 30m, 4h or 2d, got {value!r}")
+
+
+def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
+    """Settings from config; the DB path is --db, then $SO8T_DB, then storage.path, then var/so8t.db."""
+    storage = config.section("storage")
+    _check(storage, "storage", {"path"})
+    path = db_path or os.environ.get("SO8T_DB") or storage.get("path") or DEFAULT_DB
+    if not isinstance(path, str):
+        raise ConfigError("config: key 'storage.path' must be a file path string")
+
+    pol = config.section("policy")
+    _check(pol, "policy", {"allow_channels", "deny_channels", "rate_limit", "context", "queue"})
+    rate, ctx, queue = ({} if pol.get(k) is None else pol[k] for k in ("rate_limit", "context", "queue"))
+    for name, sec in (("rate_limit", rate), ("context", ctx), ("queue", queue)):
+        if not isinstance(sec, dict):
+            raise ConfigError(f"config: key 'policy.{name}' must be a mapping")
+    _check(rate, "policy.rate_limit", {"per_minute", "burst"})
+    _check(ctx, "policy.context", {"turns", "tokens"})
+    _check(queue, "policy.queue", {"max_total", "max_per_user", "busy_notice_after"})
+    policy = PolicySettings(
+        allow_channels=_str_list(pol.get("allow_channels"), "policy.allow_channels"),
+        deny_channels=_str_list(pol.get("deny_channels"), "policy.deny_channels"),
+        rate_per_minute=_number(rate, "per_minute", "policy.rate_limit", 20, 0, 100000),
+        rate_burst=_number(rate, "burst", "policy.rate_limit", 10, 1, 100000, integer=True),
+        context_turns=_number(ctx, "turns", "policy.context", 6, 0, 100, integer=True),
+        context_tokens=_number(ctx, "tokens", "policy.context", 512, 0, 100000, integer=True),
+        queue=QueueSettings(
+            max_total=_number(queue, "max_total", "policy.queue", 200, 1, 1_000_000, integer=True),
+            max_per_user=_number(queue, "max_per_user", "policy.queue", 20, 1, 1_000_000, integer=True),
+            busy_notice_after=_number(
+                queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True
+            ),
+        ),
+    )
+
+    rol = config.section("roles")
+    _check(rol, "roles", {"admins", "reviewers"})
+    reviewers_raw = rol.get("reviewers") or {}
+    if not isinstance(reviewers_raw, dict):
+        raise ConfigError("config: key 'roles.reviewers' must be a mapping of domain -> list of users")
+    reviewers: dict[str, tuple[str, ...]] = {}
+    for domain, users in reviewers_raw.items():
+        if domain not in ESCALATE_DOMAINS:
+            raise ConfigError(
+                f"config: unknown domain 'roles.reviewers.{domain}' (known: {', '.join(ESCALATE_DOMAINS)})"
+            )
+        reviewers[domain] = _str_list(users, f"roles.reviewers.{domain}")
+    roles = RoleSettings(admins=_str_list(rol.get("admins"), "roles.admins"), reviewers=reviewers)
+
+    esc = config.section("escalation")
+    _check(
+        esc, "escalation", {"channels", "deadlines", "default_deadline", "check_interval", "fallback_domain"}
+    )
+    channels_raw = esc.get("channels") or {}
+    if not isinstance(channels_raw, dict):
+        raise ConfigError(
+            "config: key 'escalation.channels' must be a mapping of platform -> domain -> channel"
+        )
+    channels: dict[str, dict[str, str]] = {}
+    for platform, mapping in channels_raw.items():
+        if not isinstance(mapping, dict):
+            raise ConfigError(
+                f"config: key 'escalation.channels.{platform}' must be a mapping of domain -> channel"
+            )
+        for domain, channel in mapping.items():
+            if domain not in ESCALATE_DOMAINS:
+                raise ConfigError(f"config: unknown domain 'escalation.channels.{platform}.{domain}'")
+            if not isinstance(channel, str) or not channel:
+                raise ConfigError(
+                    f"config: key 'escalation.channels.{platform}.{domain}' must be a channel name"
+                )
+        channels[str(platform)] = {str(d): str(c) for d, c in mapping.items()}
+    deadlines_raw = esc.get("deadlines") or {}
+    if not isinstance(deadlines_raw, dict):
+        raise ConfigError("config: key 'escalation.deadlines' must be a mapping of domain -> duration")
+    deadlines: dict[str, float] = {}
+    for domain, value in deadlines_raw.items():
+        if domain not in ESCALATE_DOMAINS:
+            raise ConfigError(f"config: unknown domain 'escalation.deadlines.{domain}'")
+        deadlines[domain] = _duration(value, f"escalation.deadlines.{domain}")
+    fallback = esc.get("fallback_domain", "compliance")
+    if fallback not in ESCALATE_DOMAINS:
+        raise ConfigError(
+            f"config: key 'escalation.fallback_domain' must be one of {', '.join(ESCALATE_DOMAINS)}"
+        )
+    escalation = EscalationSettings(
+        channels=channels,
+        deadlines_s=deadlines,
+        default_deadline_s=_duration(
+            esc.get("default_deadline", DEFAULT_DEADLINE_S), "escalation.default_deadline"
+        ),
+        check_interval_s=_duration(esc.get("check_interval", 60), "escalation.check_interval"),
+        fallback_domain=fallback,
+    )
+
+    con = config.section("console")
+    _check(con, "console", {"host", "port", "default_users"})
+    host = con.get("host", "127.0.0.1")
+    if not isinstance(host, str) or not host:
+        raise ConfigError("config: key 'console.host' must be a host name or address")
+    default_users = con.get("default_users", True)
+    if not isinstance(default_users, bool):
+        raise ConfigError("config: key 'console.default_users' must be true or false")
+    console = ConsoleSettings(
+        host=host,
+        port=_number(con, "port", "console", 8765, 0, 65535, integer=True),
+        default_users=default_users,
+    )
+    if console.default_users:
+        roles = RoleSettings(
+            admins=(*roles.admins, "console:admin"),
+            reviewers={d: (*roles.reviewers.get(d, ()), "console:reviewer") for d in ESCALATE_DOMAINS},
+        )
+    return BotSettings(db_path=path, policy=policy, roles=roles, escalation=escalation, console=console)

@@ -1,0 +1,114 @@
+"""`so8t report`, `so8t audit verify|export`, and `so8t serve` errors: one line, no traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.audit import AuditStore, DecisionRecord
+from bot.cli import main
+from runtime.base import Decision
+
+
+@pytest.fixture()
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("SO8T_DB", raising=False)
+    monkeypatch.delenv("SO8T_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "so8t.db"
+    store = AuditStore(path)
+    for i, (verdict, cat, lang) in enumerate(
+        [
+            ("ALLOW", "none", "en"),
+            ("REFUSE", "security", "en"),
+            ("ESCALATE", "hr", "ja"),
+            ("ALLOW", "none", "ja"),
+        ]
+    ):
+        store.append_decision(
+            DecisionRecord(
+                ts=1_714_521_600.0 + i * 86400,
+                platform="console",
+                channel="general",
+                thread=f"t{i}",
+                user="a",
+                event_id=f"e{i}",
+                decision=Decision(
+                    decision=verdict,
+                    category=cat,
+                    confidence=0.9,  # type: ignore[arg-type]
+                    probs={verdict: 0.9},
+                    rationale="r",
+                    human_required=False,
+                    lang=lang,
+                ),
+                latency_ms=3.0,
+                text_masked=f"masked {i}",
+                text_sha256="0" * 64,
+            )
+        )
+    store.close()
+    return path
+
+
+def test_report_markdown_and_csv(db: Path) -> None:
+    r = CliRunner().invoke(main, ["report", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert "Decisions: 4" in r.output and "| ALLOW | 2 |" in r.output and "| ja | 2 |" in r.output
+    r = CliRunner().invoke(
+        main, ["report", "--db", str(db), "--format", "csv", "--since", "2024-05-02", "--until", "2024-05-04"]
+    )
+    assert r.exit_code == 0, r.output
+    assert r.output.splitlines()[0] == "dimension,value,count"
+    assert "verdict,REFUSE,1" in r.output and "verdict,ESCALATE,1" in r.output and "ALLOW" not in r.output
+
+
+def test_report_errors_are_one_line(db: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["report", "--db", str(db), "--since", "last tuesday"])
+    assert r.exit_code == 2 and "--since: cannot read time" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "missing.db")])
+    assert r.exit_code == 2 and "no audit database at" in r.output
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 1000)
+    r = CliRunner().invoke(main, ["audit", "verify", "--db", str(bad)])
+    assert r.exit_code == 2 and "is corrupt" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_audit_verify_ok_and_broken(db: Path) -> None:
+    r = CliRunner().invoke(main, ["audit", "verify", "--db", str(db)])
+    assert r.exit_code == 0 and "intact: 4 row(s)" in r.output
+    store = AuditStore(db)
+    store.conn.execute("DROP TRIGGER decisions_no_update")
+    store.conn.execute("UPDATE decisions SET verdict = 'ALLOW' WHERE id = 2")
+    store.close()
+    r = CliRunner().invoke(main, ["audit", "verify", "--db", str(db)])
+    assert r.exit_code == 1 and "broken at row 2" in r.output
+
+
+def test_audit_export_jsonl(db: Path, tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["audit", "export", "--db", str(db), "--since", "2024-05-03"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in r.output.splitlines()]
+    assert [row["id"] for row in rows] == [3, 4] and rows[0]["text_masked"] == "masked 2"
+    out = tmp_path / "export.jsonl"
+    r = CliRunner().invoke(main, ["audit", "export", "--db", str(db), "--out", str(out)])
+    assert r.exit_code == 0 and len(out.read_text().splitlines()) == 4
+
+
+def test_serve_with_a_corrupt_db_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 1000)
+    r = CliRunner().invoke(main, ["serve", "--db", str(bad), "--port", "0"])
+    assert r.exit_code == 2 and "is corrupt" in r.output and "Traceback" not in r.output
+
+
+def test_serve_with_a_bad_config_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("policy:\n  rate_limit:\n    per_minute: lots\n")
+    r = CliRunner().invoke(main, ["--config", str(cfg), "serve", "--port", "0"])
+    assert r.exit_code == 2 and "policy.rate_limit.per_minute" in r.output

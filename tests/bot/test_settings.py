@@ -1,0 +1,82 @@
+"""Bot settings from config sections: defaults, console users, one-line errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.config import ConfigError, parse_config
+from bot.settings import load_settings
+
+
+def test_defaults_and_console_users(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SO8T_DB", raising=False)
+    s = load_settings(parse_config({}))
+    assert s.db_path == "var/so8t.db" and s.console.port == 8765 and s.console.host == "127.0.0.1"
+    assert s.roles.is_admin("console", "admin") and not s.roles.is_admin("slack", "admin")
+    assert all(
+        s.roles.is_reviewer("console", "reviewer", d)
+        for d in ("legal", "medical", "hr", "privacy", "compliance")
+    )
+    assert not s.roles.is_reviewer("console", "alice", "hr")
+    assert s.escalation.channel_for("console", "hr") == "hr-review"
+
+
+def test_db_path_precedence(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = parse_config({"storage": {"path": "from-config.db"}})
+    monkeypatch.delenv("SO8T_DB", raising=False)
+    assert load_settings(cfg).db_path == "from-config.db"
+    monkeypatch.setenv("SO8T_DB", "from-env.db")
+    assert load_settings(cfg).db_path == "from-env.db"
+    assert load_settings(cfg, "from-flag.db").db_path == "from-flag.db"
+
+
+def test_sections_parse() -> None:
+    s = load_settings(
+        parse_config(
+            {
+                "policy": {
+                    "allow_channels": ["general"],
+                    "rate_limit": {"per_minute": 5, "burst": 2},
+                    "context": {"turns": 2, "tokens": 100},
+                    "queue": {"max_total": 9},
+                },
+                "roles": {"admins": ["slack:U1"], "reviewers": {"legal": ["U2"]}},
+                "escalation": {
+                    "channels": {"slack": {"legal": "C-LEGAL"}},
+                    "deadlines": {"legal": "2h", "hr": 600},
+                },
+                "console": {"default_users": False, "port": 9000},
+            }
+        )
+    )
+    assert s.policy.allow_channels == ("general",) and s.policy.rate_per_minute == 5.0
+    assert s.policy.queue.max_total == 9 and s.policy.queue.max_per_user == 20
+    assert s.roles.is_admin("slack", "U1") and s.roles.is_reviewer("discord", "U2", "legal")
+    assert not s.roles.is_admin("console", "admin")
+    assert s.escalation.channel_for("slack", "legal") == "C-LEGAL"
+    assert s.escalation.deadline_for("legal") == 7200 and s.escalation.deadline_for("hr") == 600
+    assert s.console.port == 9000
+
+
+@pytest.mark.parametrize(
+    ("data", "needle"),
+    [
+        ({"storage": {"path": 3}}, "storage.path"),
+        ({"storage": {"file": "x"}}, "storage.file"),
+        ({"policy": {"rate_limit": {"per_minute": "fast"}}}, "policy.rate_limit.per_minute"),
+        ({"policy": {"queue": {"max_total": 0}}}, "policy.queue.max_total"),
+        ({"policy": {"context": []}}, "policy.context"),
+        ({"roles": {"reviewers": {"finance": ["x"]}}}, "roles.reviewers.finance"),
+        ({"roles": {"admins": {"a": 1}}}, "roles.admins"),
+        ({"escalation": {"deadlines": {"hr": "soon"}}}, "escalation.deadlines.hr"),
+        ({"escalation": {"channels": {"slack": {"hr": ""}}}}, "escalation.channels.slack.hr"),
+        ({"escalation": {"fallback_domain": "it"}}, "escalation.fallback_domain"),
+        ({"console": {"port": 70000}}, "console.port"),
+        ({"console": {"default_users": "yes"}}, "console.default_users"),
+        ({"roles": "admin"}, "'roles'"),
+    ],
+)
+def test_bad_values_name_the_key(data: dict[str, object], needle: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(parse_config(data))
+    assert needle in str(err.value) and "\n" not in str(err.value)

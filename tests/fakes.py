@@ -1,0 +1,111 @@
+"""Fakes shared by tests: a deterministic keyword FakeRuntime (the model's stand-in until tests
+use the real file), configurable to fail, to block on an event, or to simulate model time."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from runtime.base import Decision, Turn
+from runtime.lang import detect_lang
+
+# (keywords, verdict, category)
+RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("malware", "steal the password", "hack into", "ハッキング", "パスワードを盗"), "REFUSE", "security"),
+    (("insult", "嫌がらせ"), "REFUSE", "harassment"),
+    (("lawsuit", "sue ", "訴訟"), "ESCALATE", "legal"),
+    (("diagnos", "medication", "診断", "薬"), "ESCALATE", "medical"),
+    (("salary", "my manager", "parental leave", "給与", "人事", "上司"), "ESCALATE", "hr"),
+    (("personal data", "個人情報"), "ESCALATE", "privacy"),
+    (("export control", "insider", "インサイダー"), "ESCALATE", "compliance"),
+)
+
+
+@dataclass
+class FakeRuntime:
+    """Keyword rules -> Decision; `answer` streams 'Answer: <request>' in pieces.
+
+    - text containing 'boom' makes decide raise; 'answer-crash' makes answer raise midway
+    - `gate`: when set to an Event, decide blocks until it is set (tests of the queue, no sleeps)
+    - `delay_s`: model time per decide (the restart subprocess uses it to die mid-flow)
+    It asserts the runtime contract: never two calls at once; answer only right after decide.
+    """
+
+    delay_s: float = 0.0
+    gate: threading.Event | None = None
+    model_id: str = "fake-model"
+    head_id: str = "fake-head"
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    contexts: list[list[Turn]] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    entered: threading.Event = field(default_factory=threading.Event)  # set once decide has been called
+    _active: int = 0
+    _last_decided: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._active += 1
+            if self._active > 1:
+                self.violations.append("concurrent call")
+
+    def _exit(self) -> None:
+        with self._lock:
+            self._active -= 1
+
+    def decide(self, context: Sequence[Turn], request: str) -> Decision:
+        self._enter()
+        try:
+            self.calls.append(("decide", request))
+            self.contexts.append(list(context))
+            self._last_decided = request
+            self.entered.set()
+            if self.gate is not None:
+                self.gate.wait(timeout=30)
+            if self.delay_s:
+                time.sleep(self.delay_s)  # simulated model time, not a test wait
+            if "boom" in request:
+                raise RuntimeError("fake decide failure")
+            lower = request.lower()
+            verdict, category = "ALLOW", "none"
+            for words, v, c in RULES:
+                if any(w in lower for w in words):
+                    verdict, category = v, c
+                    break
+            probs = {"ALLOW": 0.05, "REFUSE": 0.05, "ESCALATE": 0.05}
+            probs[verdict] = 0.9
+            return Decision(
+                decision=verdict,  # type: ignore[arg-type]
+                category=category,
+                confidence=0.9,
+                probs=probs,
+                rationale=f"fake rationale: {category}",
+                human_required=verdict == "ESCALATE",
+                lang=detect_lang(request),
+                domain=category if verdict == "ESCALATE" else None,
+                timings={"decide_ms": 1.0},
+                model_id=self.model_id,
+                head_id=self.head_id,
+            )
+        finally:
+            self._exit()
+
+    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+        self._enter()
+        try:
+            self.calls.append(("answer", request))
+            if self._last_decided != request:
+                self.violations.append("answer without decide")
+            self._last_decided = None
+            words = f"Answer: {request[:60]}".split(" ")
+            for i, w in enumerate(words):
+                if "answer-crash" in request and i == 1:
+                    raise RuntimeError("fake answer failure")
+                yield (" " if i else "") + w
+        finally:
+            self._exit()
+
+    def info(self) -> dict[str, object]:
+        return {"model_id": self.model_id, "head_id": self.head_id, "fake": True}
