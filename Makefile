@@ -27,7 +27,7 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 run: install
-	$(BIN)/so8t chat
+	$(BIN)/so8t serve
 
 test: install-dev
 	$(BIN)/python -m pytest -q

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from aiohttp import web
 from adapters.base import Adapter
 from adapters.console.adapter import ConsoleAdapter, default_channels
 from adapters.console.workspace import Workspace
+from adapters.platforms import PlatformAdapter, create_platforms
 from bot.audit import AuditStore
 from bot.config import Config
 from bot.core import Bot
@@ -36,12 +37,17 @@ class App:
     runner: web.AppRunner | None = None
     port: int = 0
     host: str = "127.0.0.1"
+    platforms: list[PlatformAdapter] = field(default_factory=list)
+    console_enabled: bool = True
     _closed: bool = field(default=False, repr=False)
 
     def web_app(self) -> web.Application:
         app = web.Application(client_max_size=1 << 20)
-        app.add_routes(self.console.routes())
+        if self.console_enabled:
+            app.add_routes(self.console.routes())
         app.add_routes(ops_routes(self.bot))
+        for platform in self.platforms:
+            app.add_routes(platform.routes())  # Slack over HTTP: /slack/events
         return app
 
     @property
@@ -60,12 +66,16 @@ class App:
         await site.start()
         addresses = self.runner.addresses
         self.port = int(addresses[0][1]) if addresses else 0
+        for platform in self.platforms:
+            await platform.start()
         return self.port
 
     async def stop(self) -> None:
         if self._closed:
             return
         self._closed = True
+        for platform in reversed(self.platforms):
+            await platform.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.stop()
@@ -81,8 +91,15 @@ def build_app(
     clock: Callable[[], float] = time.time,
     settings: BotSettings | None = None,
     replies: Replies | None = None,
+    env: Mapping[str, str] | None = None,
+    platforms: bool = True,
+    console: bool | None = None,
 ) -> App:
     """Build (not start) the app. Loads the real runtime unless one is given (tests pass a fake).
+
+    Slack / Discord start when their tokens are in `env` (default os.environ), all on this one
+    Bot, runtime and store; the console web workspace is served when no platform is configured,
+    or always with console=True.
 
     Raises bot.config.ConfigError, bot.audit.StoreError or runtime.errors.RuntimeLoadError,
     each with a one-line message.
@@ -99,11 +116,20 @@ def build_app(
         store.close()
         raise
     extra = list(settings.escalation.channels.get("console", {}).values())
-    console = ConsoleAdapter(workspace, default_channels(extra), clock)
-    adapters: dict[str, Adapter] = {"console": console}
+    console_adapter = ConsoleAdapter(workspace, default_channels(extra), clock)
+    adapters: dict[str, Adapter] = {"console": console_adapter}
     bot = Bot(store, runtime, adapters, settings, replies, clock)
-    console.bot = bot
-    return App(config, settings, store, bot, console, runtime)
+    console_adapter.bot = bot
+    try:
+        plats = create_platforms(config, bot, env) if platforms else []
+    except BaseException:
+        workspace.close()
+        store.close()
+        raise
+    console_on = console if console is not None else not plats
+    return App(
+        config, settings, store, bot, console_adapter, runtime, platforms=plats, console_enabled=console_on
+    )
 
 
 async def serve_forever(

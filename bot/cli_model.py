@@ -281,14 +281,35 @@ def dataset_build(total: int, out: str | None) -> None:
 @click.command()
 @click.option("--json", "json_out", default=None, help="write the figures as JSON here")
 @click.option("--repeat", type=int, default=3, show_default=True)
-@click.option("--max-tokens", type=int, default=32, show_default=True)
+@click.option("--max-tokens", type=int, default=32, show_default=True, help="answer length for the answer ratio")
+@click.option("--load", "load_n", type=int, default=None, help="instead: send N messages over the console API")
+@click.option("--answer-tokens", type=int, default=32, show_default=True, help="answer length under --load")
 @click.pass_obj
-def bench(state: CliState, json_out: str | None, repeat: int, max_tokens: int) -> None:
-    """Side by side with raw llama-cpp-python on the same prompts and model: overhead ratios, cache, RSS."""
-    from runtime.bench import run_bench
+def bench(
+    state: CliState, json_out: str | None, repeat: int, max_tokens: int, load_n: int | None, answer_tokens: int
+) -> None:
+    """Side by side with raw llama-cpp-python on the same prompts and model: overhead ratios, cache, RSS.
 
-    rt = _runtime(state)
-    res = run_bench(rt, repeat=repeat, max_tokens=max_tokens)
+    With --load N: N messages as fast as possible through the console HTTP API with the real model;
+    every one must be answered exactly once; API p50/p99 and messages/s vs the raw model's rate."""
+    if load_n is not None:
+        import dataclasses
+
+        from bot.loadbench import run_load
+        from runtime.errors import RuntimeLoadError
+        from runtime.llama import LlamaRuntime
+
+        settings = dataclasses.replace(state.config.model, max_answer_tokens=answer_tokens)
+        try:
+            rt_load = LlamaRuntime(settings)
+        except RuntimeLoadError as exc:
+            fail(str(exc))
+        res = run_load(state.config, load_n, rt_load)
+        res["answer_tokens"] = answer_tokens
+    else:
+        from runtime.bench import run_bench
+
+        res = run_bench(_runtime(state), repeat=repeat, max_tokens=max_tokens)
     res["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     for k, v in res.items():
         if not isinstance(v, (dict, list)):

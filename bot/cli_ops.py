@@ -67,13 +67,21 @@ def run_server(app: Any, host: str | None, port: int | None) -> None:
                 loop.add_signal_handler(sig, stop.set)
 
         def ready(a: Any) -> None:
-            click.echo(f"SO8T console: {a.url}  (open it in a browser; Ctrl-C to stop)")
+            for platform in a.platforms:
+                where = f" (events: {a.url}slack/events)" if platform.platform == "slack" else ""
+                click.echo(f"SO8T {platform.platform}: connected{where}")
+            if a.console_enabled:
+                click.echo(f"SO8T console: {a.url}  (open it in a browser; Ctrl-C to stop)")
+            else:
+                click.echo(f"SO8T health: {a.url}healthz  (Ctrl-C to stop)")
             sys.stdout.flush()
 
         await serve_forever(app, host, port, ready, stop)
 
     try:
         asyncio.run(main())
+    except ConfigError as exc:
+        _fail(str(exc))
     except OSError as exc:
         where = f"{host or app.settings.console.host}:{app.settings.console.port if port is None else port}"
         _fail(f"cannot listen on {where}: {exc.strerror or exc}")
@@ -86,15 +94,17 @@ def register(group: click.Group) -> None:
     @click.option("--port", type=click.IntRange(0, 65535), default=None, help="console port (default 8765)")
     @click.option("--host", default=None, help="bind address (default 127.0.0.1)")
     @click.option("--db", default=None, help="audit database (default $SO8T_DB, storage.path or var/so8t.db)")
+    @click.option("--console", "console", is_flag=True, default=None, help="serve the console alongside Slack/Discord")
     @click.pass_obj
-    def serve(state: Any, port: int | None, host: str | None, db: str | None) -> None:
-        """Run the bot with the local console web workspace (no platform tokens needed)."""
+    def serve(state: Any, port: int | None, host: str | None, db: str | None, console: bool | None) -> None:
+        """Run the bot: Slack if SLACK_BOT_TOKEN is set, Discord if DISCORD_TOKEN is set (both in one
+        process, one model), else the local console web workspace (no tokens needed)."""
         from bot.app import build_app
         from runtime.errors import RuntimeLoadError
 
         settings = _settings(state, db)
         try:
-            app = build_app(state.config, db_path=db, settings=settings)
+            app = build_app(state.config, db_path=db, settings=settings, console=console or None)
         except (ConfigError, StoreError, RuntimeLoadError) as exc:
             _fail(str(exc))
             return

@@ -1,0 +1,618 @@
+"""The Discord adapter's I/O: a discord.py client (gateway intents: guilds, guild messages, DMs,
+message content) that turns payloads into bot.events, and the Adapter methods the core posts through.
+
+Intake reads the raw gateway dicts at discord.py's state/parse seam (`ConnectionState.parsers`), so
+translate.py sees exactly what Discord sent. Card buttons are DynamicItems (custom_id
+`so8t:<action>:<case>`) registered at every start: a card posted before a restart keeps working.
+`/so8t` is an application command group, deferred first (Discord's 3 s), answered ephemerally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import io
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+
+from adapters.discord import translate
+from adapters.discord.translate import PLATFORM, PayloadError
+from adapters.ledger import Ledger, Posted
+from adapters.textsplit import split_text
+from adapters.throttle import UpdateThrottle
+from bot.audit import StoreError
+from bot.config import Config, ConfigError
+from bot.events import ActionEvent, Button, Message
+from runtime.base import Turn
+
+if TYPE_CHECKING:
+    from bot.core import Bot
+
+log = logging.getLogger("so8t.discord")
+ARCHIVE_MINUTES = (60, 1440, 4320, 10080)
+_STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "danger": discord.ButtonStyle.danger,
+    "default": discord.ButtonStyle.secondary,
+}
+_THREAD_EXISTS = 160004
+_RAW_KEEP = 512  # raw interaction payloads kept until their callback runs
+
+
+class DiscordStartError(ConfigError):
+    """Discord refused to start (bad token, unreachable): one line for the operator."""
+
+
+@dataclass(frozen=True)
+class DiscordSettings:
+    token: str = field(repr=False)
+    api_url: str | None = None  # REST base, e.g. a proxy (default https://discord.com/api/v10)
+    guild_id: int | None = None  # sync /so8t to this guild at once (global sync can take an hour)
+    sync_commands: bool = True
+    thread_archive_minutes: int = 1440
+    update_interval_s: float = 1.0
+
+
+def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> DiscordSettings:
+    token = env.get("DISCORD_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    api_url = env.get("DISCORD_API_URL", "").strip().rstrip("/") or None
+    if api_url and not re.match(r"^https?://", api_url):
+        raise ConfigError(f"DISCORD_API_URL must start with http:// or https://, got {api_url[:60]!r}")
+    guild = env.get("DISCORD_GUILD_ID", "").strip()
+    if guild and not guild.isdigit():
+        raise ConfigError(f"DISCORD_GUILD_ID must be a server id (digits), got {guild[:30]!r}")
+    sync = env.get("DISCORD_SYNC_COMMANDS", "1").strip().lower() not in ("0", "false", "no", "off")
+    section = config.section("discord") if config is not None else {}
+    for key in section:
+        if key not in ("thread_archive_minutes", "update_interval"):
+            raise ConfigError(
+                f"config: unknown key 'discord.{key}' (known: thread_archive_minutes, update_interval)"
+            )
+    archive = section.get("thread_archive_minutes", 1440)
+    if archive not in ARCHIVE_MINUTES:
+        raise ConfigError("config: key 'discord.thread_archive_minutes' must be one of 60, 1440, 4320, 10080")
+    interval = section.get("update_interval", 1.0)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 60:
+        raise ConfigError("config: key 'discord.update_interval' must be a number of seconds between 0 and 60")
+    return DiscordSettings(token, api_url, int(guild) if guild else None, sync, int(archive), float(interval))
+
+
+def set_api_base(url: str) -> None:
+    """Point discord.py's REST (and interaction webhooks, which share its Route) at `url`."""
+    discord.http.Route.BASE = url.rstrip("/")
+
+
+# ---------------------------------------------------------------------- components
+class CardButton(
+    discord.ui.DynamicItem[discord.ui.Button[Any]],
+    template=r"so8t:(?P<action>approve|decline|answer|appeal):(?P<value>\d{1,20})",
+):
+    """A card or refusal button; its custom_id carries the action and the case (or decision) id."""
+
+    def __init__(
+        self, action: str, value: str, label: str = "", style: discord.ButtonStyle = discord.ButtonStyle.secondary
+    ) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=(label or action.capitalize())[:80], style=style, custom_id=translate.custom_id(action, value)
+            )
+        )
+        self.action = action
+        self.value = value
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: re.Match[str]
+    ) -> CardButton:
+        label = getattr(item, "label", None) or ""
+        style = getattr(item, "style", discord.ButtonStyle.secondary)
+        return cls(match["action"], match["value"], label, style)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        adapter = getattr(interaction.client, "so8t_adapter", None)
+        if isinstance(adapter, DiscordAdapter):
+            await adapter.on_button(interaction, self.action, self.value)
+
+
+class ResolveModal(discord.ui.Modal):
+    """The text of an Answer (required) or a Decline (optional); the submit is handled from its
+    custom_id in on_interaction, so it works even when the modal outlived a restart."""
+
+    def __init__(self, action: str, value: str) -> None:
+        super().__init__(
+            title=f"{action.capitalize()} case #{value}"[:45],
+            custom_id=translate.modal_id(action, value),
+            timeout=None,
+        )
+        self.text: discord.ui.TextInput[ResolveModal] = discord.ui.TextInput(
+            label="Your answer to the asker" if action == "answer" else "Reason (optional)",
+            style=discord.TextStyle.long,
+            required=action == "answer",
+            max_length=1900,
+            custom_id=translate.MODAL_INPUT,
+        )
+        self.add_item(self.text)
+
+
+def card_view(buttons: Sequence[Button]) -> discord.ui.View:
+    view = discord.ui.View(timeout=None)
+    for b in buttons:
+        view.add_item(CardButton(b.action, b.value, b.label, _STYLES.get(b.style, discord.ButtonStyle.secondary)))
+    return view
+
+
+def command_group(adapter: DiscordAdapter) -> app_commands.Group:
+    group = app_commands.Group(name="so8t", description="SO8T: the safety-checked assistant")
+
+    @group.command(name="help", description="What SO8T does and its commands")
+    async def help_(interaction: discord.Interaction[Any]) -> None:
+        await adapter.on_command(interaction)
+
+    @group.command(name="status", description="Model, head, queue and open cases")
+    async def status(interaction: discord.Interaction[Any]) -> None:
+        await adapter.on_command(interaction)
+
+    @group.command(name="report", description="Decision counts (admins)")
+    @app_commands.describe(since="start: 2024-05-01, 2024-05-01T09:00 or 7d", until="end (exclusive)")
+    async def report(interaction: discord.Interaction[Any], since: str | None = None, until: str | None = None) -> None:
+        await adapter.on_command(interaction)
+
+    @group.command(name="resolve", description="Close an escalated case (reviewers)")
+    @app_commands.describe(case="case number", action="what to do", text="your answer or reason")
+    async def resolve(
+        interaction: discord.Interaction[Any],
+        case: int,
+        action: Literal["approve", "decline", "answer"],
+        text: str | None = None,
+    ) -> None:
+        await adapter.on_command(interaction)
+
+    @group.command(name="appeal", description="Ask a person to review a refusal")
+    @app_commands.describe(decision="decision number (default: your last refusal here)")
+    async def appeal(interaction: discord.Interaction[Any], decision: int | None = None) -> None:
+        await adapter.on_command(interaction)
+
+    return group
+
+
+class So8tClient(discord.Client):
+    def __init__(self, adapter: DiscordAdapter, **kwargs: Any) -> None:
+        intents = discord.Intents.none()
+        intents.guilds = True
+        intents.guild_messages = True
+        intents.dm_messages = True
+        intents.message_content = True
+        super().__init__(intents=intents, **kwargs)
+        self.so8t_adapter = adapter
+        self.tree = app_commands.CommandTree(self)
+        self.tree.add_command(command_group(adapter))
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(CardButton)  # buttons of cards posted before this start keep working
+        await self.so8t_adapter.sync_commands()
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await self.so8t_adapter.on_interaction(interaction)
+
+
+# ---------------------------------------------------------------------- adapter
+class DiscordAdapter:
+    """Implements adapters.base.Adapter for Discord; `start()` logs in and connects the gateway."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        settings: DiscordSettings,
+        ledger: Ledger,
+        *,
+        gateway: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.bot = bot
+        self.settings = settings
+        self.ledger = ledger
+        self.gateway = gateway
+        if settings.api_url:
+            set_api_base(settings.api_url)
+        self.client = So8tClient(self)
+        self.throttle = UpdateThrottle(settings.update_interval_s, clock, sleep)
+        self._logged_in = asyncio.Event()
+        self._gateway_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._raw: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
+        self._interactions: dict[str, discord.Interaction[Any]] = {}
+        self._titles: dict[tuple[str, str], str] = {}
+        self._dm_channels: set[str] = set()
+        parsers = self.client._connection.parsers
+        self._parse_message = parsers["MESSAGE_CREATE"]
+        self._parse_interaction = parsers["INTERACTION_CREATE"]
+        parsers["MESSAGE_CREATE"] = self._on_message_create
+        parsers["INTERACTION_CREATE"] = self._on_interaction_create
+
+    # ---------------------------------------------------------------- lifecycle
+    @property
+    def platform(self) -> str:
+        return PLATFORM
+
+    @property
+    def connected(self) -> bool:
+        return self._logged_in.is_set() and (not self.gateway or self.client.is_ready())
+
+    @property
+    def bot_id(self) -> str:
+        return str(self.client.user.id) if self.client.user else ""
+
+    def routes(self) -> list[Any]:
+        return []  # the gateway is outbound: nothing to serve
+
+    async def start(self) -> None:
+        try:
+            await self.client.login(self.settings.token)
+        except discord.LoginFailure:
+            raise DiscordStartError("Discord rejected DISCORD_TOKEN (check the bot token)") from None
+        except (discord.HTTPException, OSError) as exc:
+            raise DiscordStartError(f"cannot reach Discord ({type(exc).__name__})") from None
+        self._logged_in.set()
+        if self.gateway:
+            self._gateway_task = asyncio.create_task(self._connect(), name="so8t-discord-gateway")
+        log.info("discord adapter started as %s", self.bot_id or "?")
+
+    async def _connect(self) -> None:
+        try:
+            await self.client.connect(reconnect=True)  # reconnects and resumes are discord.py's
+        except discord.PrivilegedIntentsRequired:
+            log.error(
+                "Discord refused the gateway: enable the Message Content intent "
+                "(Developer Portal > your app > Bot > Privileged Gateway Intents)"
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line; the rest of the bot keeps serving
+            log.error("discord gateway stopped (%s)", type(exc).__name__)
+
+    async def stop(self) -> None:
+        await self.drain()
+        await self.client.close()
+        if self._gateway_task is not None:
+            self._gateway_task.cancel()
+            await asyncio.gather(self._gateway_task, return_exceptions=True)
+        self._logged_in.clear()
+
+    async def drain(self) -> None:
+        """Until received payloads are handed to the core and parked updates are sent."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self.throttle.drain()
+
+    async def sync_commands(self) -> None:
+        if not self.settings.sync_commands:
+            return
+        guild = discord.Object(id=self.settings.guild_id) if self.settings.guild_id else None
+        try:
+            if guild is not None:
+                self.client.tree.copy_global_to(guild=guild)
+            await self.client.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.warning("could not register /so8t with Discord (HTTP %s)", exc.status)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # ---------------------------------------------------------------- intake (gateway parse seam)
+    def feed(self, event: str, data: dict[str, Any]) -> None:
+        """Hand one gateway dispatch (t, d) to discord.py's parser, as the gateway does."""
+        self.client._connection.parsers[event](data)
+
+    def _on_message_create(self, data: Any) -> None:
+        try:
+            self._take_message(data)
+        finally:
+            self._parse_message(data)
+
+    def _take_message(self, data: dict[str, Any]) -> None:
+        channel = str(data.get("channel_id") or "")
+        cached = self.client.get_channel(int(channel)) if channel.isdigit() else None
+        in_thread = isinstance(cached, discord.Thread) or self.ledger.in_thread(PLATFORM, channel, channel)
+        inbound = translate.message_from_payload(data, self.bot_id, in_thread)
+        if inbound is None:
+            return
+        msg = inbound.message
+        if inbound.direct:
+            self._dm_channels.add(msg.channel)
+        if not inbound.addressed and not self.ledger.in_thread(PLATFORM, msg.channel, msg.thread):
+            return
+        self._titles[(msg.channel, msg.thread)] = translate.thread_name(msg.text)
+        self._spawn(self._receive(msg))
+
+    async def _receive(self, msg: Message) -> None:
+        try:
+            await self.bot.receive(msg)
+        except StoreError as exc:
+            log.error("discord message not accepted: %s", exc)
+
+    def _on_interaction_create(self, data: Any) -> None:
+        iid = str(data.get("id") or "")
+        if iid:
+            self._raw[iid] = data
+            while len(self._raw) > _RAW_KEEP:
+                self._raw.popitem(last=False)
+        self._parse_interaction(data)
+
+    def _payload(self, interaction: discord.Interaction[Any]) -> dict[str, Any]:
+        raw = self._raw.pop(str(interaction.id), None)
+        if raw is None:
+            raise PayloadError(f"interaction {interaction.id} arrived without its payload")
+        return raw
+
+    def _with_roles(self, ev: ActionEvent, payload: dict[str, Any]) -> ActionEvent:
+        """Role ids travel with the event once bot.events carries them (roles by role id in config)."""
+        roles = translate.member_roles(payload)
+        if roles and "roles" in ActionEvent.__dataclass_fields__:
+            extra: dict[str, Any] = {"roles": roles}
+            return dataclasses.replace(ev, **extra)
+        return ev
+
+    async def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        if action in ("answer", "decline"):
+            self._raw.pop(str(interaction.id), None)
+            await interaction.response.send_modal(ResolveModal(action, value))
+            return
+        await interaction.response.defer(ephemeral=True)  # within Discord's 3 s, before any work
+        try:
+            payload = self._payload(interaction)
+            ev = translate.action_from_interaction(payload)
+        except PayloadError as exc:
+            log.warning("button click ignored: %s", exc)
+            return
+        if ev is not None:
+            await self._act(interaction, self._with_roles(ev, payload))
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Modal submits (ours by custom_id); buttons and commands have their own callbacks."""
+        if interaction.type != discord.InteractionType.modal_submit:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        if not translate.MODAL_ID.match(str(data.get("custom_id", ""))):
+            return
+        await interaction.response.defer(ephemeral=True)
+        try:
+            payload = self._payload(interaction)
+            ev = translate.action_from_interaction(payload)
+        except PayloadError as exc:
+            log.warning("modal submit ignored: %s", exc)
+            return
+        if ev is not None:
+            await self._act(interaction, self._with_roles(ev, payload))
+
+    async def _act(self, interaction: discord.Interaction[Any], ev: ActionEvent) -> None:
+        try:
+            result = await self.bot.receive_action(ev)
+        except StoreError as exc:
+            log.error("discord action not accepted: %s", exc)
+            await interaction.followup.send("The bot's store is unavailable; try again shortly.", ephemeral=True)
+            return
+        if not result.ok:
+            await interaction.followup.send(result.message[:2000], ephemeral=True)
+
+    async def on_command(self, interaction: discord.Interaction[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)  # first: Discord's 3 s
+        try:
+            msg = translate.command_from_interaction(self._payload(interaction))
+        except PayloadError as exc:
+            log.warning("command ignored: %s", exc)
+            await interaction.followup.send("Sorry, I could not read that command.", ephemeral=True)
+            return
+        if msg is None:
+            return
+        self._interactions[str(interaction.id)] = interaction
+        try:
+            await self.bot.receive(msg)
+        except StoreError as exc:
+            log.error("discord command not accepted: %s", exc)
+            await interaction.followup.send("The bot's store is unavailable; try again shortly.", ephemeral=True)
+
+    # ---------------------------------------------------------------- Adapter protocol
+    async def reply(
+        self,
+        channel: str,
+        thread: str,
+        text: str,
+        key: str,
+        buttons: Sequence[Button] = (),
+        kind: str = "answer",
+    ) -> str:
+        await self._logged_in.wait()
+        done = self.ledger.get(PLATFORM, key)
+        if done is not None:
+            return done.ref
+        slash = translate.parse_slash_thread(thread)
+        if slash is not None:
+            return await self._reply_command(channel, slash, text, key)
+        target, reference = await self._thread_target(channel, thread)
+        return await self._send(target, thread, text, key, tuple(buttons), kind, reference)
+
+    async def post(
+        self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card"
+    ) -> str:
+        await self._logged_in.wait()
+        done = self.ledger.get(PLATFORM, key)
+        if done is not None:
+            return done.ref
+        if not channel.isdigit():
+            raise ConfigError(f"discord channel must be a channel id (digits), got {channel[:40]!r}")
+        return await self._send(channel, None, text, key, tuple(buttons), kind, None)
+
+    async def update(
+        self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
+    ) -> None:
+        await self._logged_in.wait()
+        row = self.ledger.by_ref(PLATFORM, ref)
+        target = row.channel if row is not None else channel
+        shown = None if buttons is None else tuple(buttons)
+
+        async def send() -> None:
+            await self._edit(target, ref, row, text, shown)
+
+        await self.throttle.update(ref, send)
+
+    async def thread_context(self, channel: str, thread: str, before: str, limit: int) -> list[Turn]:
+        if limit <= 0 or translate.parse_slash_thread(thread) is not None:
+            return []
+        if thread == channel or channel in self._dm_channels:
+            target: str | None = channel
+        else:
+            target = self.ledger.thread_target(PLATFORM, channel, thread)
+            if target == channel:  # answered as replies in the channel: no thread to read
+                target = None
+        if target is None or not target.isdigit():
+            return []
+        await self._logged_in.wait()
+        data = await self.client.http.logs_from(
+            int(target), min(100, limit * 4), before=int(before) if before.isdigit() else None
+        )
+        messages = [m for m in data if isinstance(m, dict)]
+        bot_refs = [str(m.get("id")) for m in messages if str((m.get("author") or {}).get("id")) == self.bot_id]
+        kinds = self.ledger.kinds(PLATFORM, bot_refs)
+        turns = translate.turns_from_history(messages, before, self.bot_id, kinds)  # type: ignore[arg-type]
+        return turns[-limit:]
+
+    # ---------------------------------------------------------------- posting
+    async def _thread_target(self, channel: str, thread: str) -> tuple[str, str | None]:
+        """Where a reply goes: (channel id to post in, message id to reply to or None)."""
+        if thread == channel:
+            return channel, None
+        known = self.ledger.thread_target(PLATFORM, channel, thread)
+        if known is not None:
+            return (known, None) if known != channel else (channel, thread)
+        if channel in self._dm_channels or not (channel.isdigit() and thread.isdigit()):
+            return channel, thread if thread.isdigit() else None
+        name = self._titles.pop((channel, thread), "SO8T")
+        try:
+            created = await self.client.http.start_thread_with_message(
+                int(channel),
+                int(thread),
+                name=name,
+                auto_archive_duration=self.settings.thread_archive_minutes,  # type: ignore[arg-type]
+            )
+            target = str(created["id"])
+        except discord.HTTPException as exc:
+            if exc.code == _THREAD_EXISTS:
+                target = thread  # a thread started from a message has the message's id
+            elif exc.status in (400, 403):  # no permission, or a channel type without threads
+                log.info("cannot start a thread in %s (code %s): replying in the channel", channel, exc.code)
+                self.ledger.join_thread(PLATFORM, channel, thread, channel)
+                return channel, thread
+            else:
+                raise
+        self.ledger.join_thread(PLATFORM, channel, thread, target)
+        return target, None
+
+    async def _send(
+        self,
+        target: str,
+        thread: str | None,
+        text: str,
+        key: str,
+        buttons: tuple[Button, ...],
+        kind: str,
+        reference: str | None,
+    ) -> str:
+        dest = self.client.get_partial_messageable(int(target))
+        first = ""
+        for i, piece in enumerate(split_text(text, translate.MESSAGE_LIMIT)):
+            part_key = key if i == 0 else f"{key}#{i + 1}"
+            prev = self.ledger.get(PLATFORM, part_key)
+            if prev is not None:
+                first = first or prev.ref
+                continue
+            kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions.none()}
+            if i == 0 and buttons:
+                kwargs["view"] = card_view(buttons)
+            if i == 0 and reference:
+                kwargs["reference"] = discord.MessageReference(
+                    message_id=int(reference), channel_id=int(target), fail_if_not_exists=False
+                )
+            sent = await dest.send(piece or "\u200b", **kwargs)
+            ref = str(sent.id)
+            btns = buttons if i == 0 else ()
+            self.ledger.put(PLATFORM, Posted(part_key, ref, target, thread, kind, _buttons_json(btns)))
+            self.throttle.touched(ref)
+            first = first or ref
+        return first
+
+    async def _edit(
+        self, target: str, ref: str, row: Posted | None, text: str, buttons: tuple[Button, ...] | None
+    ) -> None:
+        pieces = split_text(text, translate.MESSAGE_LIMIT)
+        dest = self.client.get_partial_messageable(int(target))
+        kwargs: dict[str, Any] = {"content": pieces[0] or "\u200b"}
+        if buttons is not None:
+            kwargs["view"] = card_view(buttons) if buttons else None
+        await dest.get_partial_message(int(ref)).edit(**kwargs)
+        if len(pieces) == 1 or row is None:
+            return
+        parts = self.ledger.parts(PLATFORM, row.key)
+        for i, piece in enumerate(pieces[1:]):
+            if i < len(parts):
+                await dest.get_partial_message(int(parts[i])).edit(content=piece)
+            else:
+                await self._send(target, row.thread, piece, f"{row.key}#{i + 2}", (), row.kind, None)
+
+    async def _reply_command(self, channel: str, slash: translate.SlashThread, text: str, key: str) -> str:
+        """A /so8t answer: ephemeral follow-up of the deferred interaction (a DM after a restart)."""
+        with_file = slash.command == "report" and self.bot.settings.roles.is_admin(PLATFORM, slash.user)
+        summary = text
+        if len(text) > translate.MESSAGE_LIMIT - 100:
+            cut = text[: translate.MESSAGE_LIMIT - 100].rsplit("\n", 1)[0]
+            summary = cut + ("\n… (the full report is attached)" if with_file else "\n… (cut; narrow it with since)")
+        interaction = self._interactions.pop(slash.interaction, None)
+        file = discord.File(io.BytesIO(text.encode("utf-8")), filename="so8t-report.md") if with_file else None
+        ref = f"interaction:{slash.interaction}"
+        if interaction is not None:
+            kwargs: dict[str, Any] = {"ephemeral": True, "allowed_mentions": discord.AllowedMentions.none()}
+            if file is not None:
+                kwargs["file"] = file
+            await interaction.followup.send(summary, **kwargs)
+        else:
+            dm = await self.client.http.start_private_message(int(slash.user))
+            dest = self.client.get_partial_messageable(int(dm["id"]))
+            await dest.send(summary, file=file) if file is not None else await dest.send(summary)
+        self.ledger.put(PLATFORM, Posted(key, ref, channel, None, "command", "[]"))
+        return ref
+
+
+def _buttons_json(buttons: Sequence[Button]) -> str:
+    return json.dumps([[b.action, b.label, b.value, b.style] for b in buttons])
+
+
+def create(
+    config: Config,
+    bot: Bot,
+    env: Mapping[str, str] | None = None,
+    *,
+    gateway: bool = True,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Any] = asyncio.sleep,
+) -> DiscordAdapter:
+    """Build the Discord adapter from env (DISCORD_*) and register it with the bot as `discord`."""
+    settings = settings_from_env(os.environ if env is None else env, config)
+    adapter = DiscordAdapter(
+        bot, settings, Ledger(bot.settings.db_path), gateway=gateway, clock=clock, sleep=sleep
+    )
+    bot.adapters[PLATFORM] = adapter
+    return adapter

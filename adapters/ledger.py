@@ -1,0 +1,140 @@
+"""What the chat adapters have posted, kept in the bot's SQLite file so posting stays exactly-once
+across restarts: key -> message ref (with its channel, thread, kind and buttons), the threads the
+bot takes part in (for follow-ups without a mention), and channel names resolved to ids."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.audit import StoreError
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS adapter_posts (
+        platform TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, channel TEXT NOT NULL,
+        thread TEXT, kind TEXT NOT NULL, buttons TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (platform, key))""",
+    "CREATE INDEX IF NOT EXISTS adapter_posts_ref ON adapter_posts(platform, ref)",
+    """CREATE TABLE IF NOT EXISTS adapter_threads (
+        platform TEXT NOT NULL, channel TEXT NOT NULL, thread TEXT NOT NULL, target TEXT NOT NULL,
+        PRIMARY KEY (platform, channel, thread))""",
+    "CREATE INDEX IF NOT EXISTS adapter_threads_target ON adapter_threads(platform, target)",
+    """CREATE TABLE IF NOT EXISTS adapter_aliases (
+        platform TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (platform, name))""",
+)
+
+
+@dataclass(frozen=True)
+class Posted:
+    key: str
+    ref: str
+    channel: str  # where the message really is (a channel id, or a Discord thread's id)
+    thread: str | None
+    kind: str
+    buttons: str  # JSON list of [action, label, value, style]
+
+
+class Ledger:
+    """One small table set per platform; every SQLite failure becomes a one-line StoreError."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = str(path)
+        self._lock = threading.Lock()
+        try:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
+            self.conn.execute("PRAGMA busy_timeout = 5000")
+            for sql in _SCHEMA:
+                self.conn.execute(sql)
+        except (OSError, sqlite3.Error) as exc:
+            raise StoreError(f"cannot open the adapter ledger in {self.path}: {exc}") from None
+
+    def _exec(self, sql: str, params: tuple[str | None, ...]) -> list[tuple[str, ...]]:
+        with self._lock:
+            try:
+                return list(self.conn.execute(sql, params).fetchall())
+            except sqlite3.Error as exc:
+                raise StoreError(f"adapter ledger failed ({self.path}): {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            self.conn.close()
+
+    # ------------------------------------------------------------------ posts
+    def get(self, platform: str, key: str) -> Posted | None:
+        rows = self._exec(
+            "SELECT key, ref, channel, thread, kind, buttons FROM adapter_posts WHERE platform=? AND key=?",
+            (platform, key),
+        )
+        return Posted(*rows[0]) if rows else None
+
+    def by_ref(self, platform: str, ref: str) -> Posted | None:
+        rows = self._exec(
+            "SELECT key, ref, channel, thread, kind, buttons FROM adapter_posts WHERE platform=? AND ref=?"
+            " ORDER BY rowid LIMIT 1",
+            (platform, ref),
+        )
+        return Posted(*rows[0]) if rows else None
+
+    def put(self, platform: str, posted: Posted) -> None:
+        self._exec(
+            "INSERT OR IGNORE INTO adapter_posts(platform, key, ref, channel, thread, kind, buttons)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (platform, posted.key, posted.ref, posted.channel, posted.thread, posted.kind, posted.buttons),
+        )
+
+    def set_buttons(self, platform: str, ref: str, buttons: str) -> None:
+        self._exec("UPDATE adapter_posts SET buttons=? WHERE platform=? AND ref=?", (buttons, platform, ref))
+
+    def parts(self, platform: str, key: str) -> list[str]:
+        """Refs of the continuation messages of a long post (keys `key#2`, `key#3`, ...), in order."""
+        rows = self._exec(
+            "SELECT ref FROM adapter_posts WHERE platform=? AND key LIKE ? ESCAPE '\\' ORDER BY rowid",
+            (platform, key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"),
+        )
+        return [r[0] for r in rows]
+
+    def kinds(self, platform: str, refs: list[str]) -> dict[str, str]:
+        if not refs:
+            return {}
+        marks = ",".join("?" * len(refs))
+        rows = self._exec(
+            f"SELECT ref, kind FROM adapter_posts WHERE platform=? AND ref IN ({marks})", (platform, *refs)
+        )
+        return {r[0]: r[1] for r in rows}
+
+    # ------------------------------------------------------------------ threads
+    def join_thread(self, platform: str, channel: str, thread: str, target: str | None = None) -> None:
+        """Remember that the bot takes part in this thread (`target`: where its messages go)."""
+        self._exec(
+            "INSERT OR IGNORE INTO adapter_threads(platform, channel, thread, target) VALUES (?, ?, ?, ?)",
+            (platform, channel, thread, target or thread),
+        )
+
+    def thread_target(self, platform: str, channel: str, thread: str) -> str | None:
+        rows = self._exec(
+            "SELECT target FROM adapter_threads WHERE platform=? AND channel=? AND thread=?",
+            (platform, channel, thread),
+        )
+        return rows[0][0] if rows else None
+
+    def in_thread(self, platform: str, channel: str, thread: str) -> bool:
+        """Is the bot part of this thread (by its root, or by the thread channel it posts in)?"""
+        rows = self._exec(
+            "SELECT 1 FROM adapter_threads WHERE platform=? AND ((channel=? AND thread=?) OR target=?) LIMIT 1",
+            (platform, channel, thread, thread),
+        )
+        return bool(rows)
+
+    # ------------------------------------------------------------------ channel names
+    def alias(self, platform: str, name: str) -> str | None:
+        rows = self._exec("SELECT id FROM adapter_aliases WHERE platform=? AND name=?", (platform, name))
+        return rows[0][0] if rows else None
+
+    def set_alias(self, platform: str, name: str, channel_id: str) -> None:
+        self._exec(
+            "INSERT OR REPLACE INTO adapter_aliases(platform, name, id) VALUES (?, ?, ?)",
+            (platform, name, channel_id),
+        )

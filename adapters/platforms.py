@@ -1,0 +1,64 @@
+"""Which chat platforms `so8t serve` runs: Slack when SLACK_BOT_TOKEN is set, Discord when
+DISCORD_TOKEN is set, both in one process on one Bot (one model, one store). The console is always
+built by bot.app; these are added next to it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.config import Config, ConfigError
+
+if TYPE_CHECKING:
+    from bot.core import Bot
+
+
+class PlatformAdapter(Protocol):
+    @property
+    def platform(self) -> str: ...
+
+    def routes(self) -> list[Any]:
+        """aiohttp routes to serve on the bot's web port (Slack over HTTP); [] when none."""
+        ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+def enabled(env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    env = os.environ if env is None else env
+    names = []
+    if env.get("SLACK_BOT_TOKEN", "").strip():
+        names.append("slack")
+    if env.get("DISCORD_TOKEN", "").strip():
+        names.append("discord")
+    return tuple(names)
+
+
+def create_platforms(
+    config: Config, bot: Bot, env: Mapping[str, str] | None = None, only: Sequence[str] | None = None
+) -> list[PlatformAdapter]:
+    """Build (not start) and register in `bot.adapters` every platform whose token is set.
+
+    Raises bot.config.ConfigError (one line) when a platform's variables are incomplete. Imports
+    slack-bolt / discord.py only for the platforms in use."""
+    env = os.environ if env is None else env
+    out: list[PlatformAdapter] = []
+    for name in enabled(env):
+        if only is not None and name not in only:
+            continue
+        try:
+            if name == "slack":
+                from adapters.slack.adapter import create as create_slack
+
+                out.append(create_slack(config, bot, env))
+            else:
+                from adapters.discord.adapter import create as create_discord
+
+                out.append(create_discord(config, bot, env))
+        except ImportError:
+            token = "SLACK_BOT_TOKEN" if name == "slack" else "DISCORD_TOKEN"
+            raise ConfigError(f"{token} is set but the {name} extra is missing: pip install 'so8t[{name}]'") from None
+    return out

@@ -1,0 +1,182 @@
+"""Discord flows: discord.py's real client and parsers, its REST pointed at the loopback FakeDiscord."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tests.adapters.discord.harness import (
+    ADMIN,
+    ALICE,
+    BOB,
+    GENERAL,
+    HR,
+    REVIEWER,
+    DiscordHarness,
+    button_click,
+    command,
+    discord_harness,
+    message_create,
+    modal_submit,
+)
+from tests.fakes_platforms import FakeDiscord
+
+
+async def test_mention_is_answered_in_a_thread_started_from_the_message(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("Summarize the meeting notes")
+        await h.idle()
+        threads = h.fake.called("start_thread")
+        assert len(threads) == 1 and threads[0]["channel"] == GENERAL and threads[0]["message"] == d["id"]
+        assert threads[0]["name"] == "Summarize the meeting notes"
+        assert h.texts(d["id"]) == ["Answer: Summarize the meeting notes"]  # thread id == message id
+        assert h.sent(d["id"])[0]["allowed_mentions"]["parse"] == []  # echoed text never pings anyone
+        assert h.runtime.calls[0] == ("decide", "Summarize the meeting notes")
+
+
+async def test_follow_up_in_the_thread_needs_no_mention_and_gets_context(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("How do I book a room?")
+        await h.idle()
+        follow = h.fake.add_user_message(d["id"], "And for ten people?", ALICE)
+        h.discord.feed("MESSAGE_CREATE", follow)
+        stranger = message_create("unrelated chatter", author=BOB, mention_bot=False)
+        h.discord.feed("MESSAGE_CREATE", stranger)
+        await h.idle()
+        assert h.texts(d["id"]) == ["Answer: How do I book a room?", "Answer: And for ten people?"]
+        assert len(h.fake.called("start_thread")) == 1
+        ctx = h.runtime.contexts[-1]
+        assert [(t.role, t.text) for t in ctx] == [("assistant", "Answer: How do I book a room?")]
+        assert [c for c, _ in h.runtime.calls].count("decide") == 2
+
+
+async def test_replies_where_threads_are_not_allowed_and_in_dms(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        h.fake.no_threads.add(GENERAL)
+        d = await h.say("What is the VPN address?")
+        dm = await h.say("hello in private", channel="700000000000000001", guild=None, mention_bot=False)
+        bot_author = message_create("I am a bot", mention_bot=True)
+        bot_author["author"]["bot"] = True
+        h.discord.feed("MESSAGE_CREATE", bot_author)
+        await h.idle()
+        in_channel = h.sent(GENERAL)
+        assert len(in_channel) == 1 and str(in_channel[0]["message_reference"]["message_id"]) == d["id"]
+        assert h.texts(GENERAL) == ["Answer: What is the VPN address?"]
+        in_dm = h.sent(dm["channel_id"])
+        assert len(in_dm) == 1 and str(in_dm[0]["message_reference"]["message_id"]) == dm["id"]
+        assert len(h.fake.called("start_thread", status=None)) == 1  # tried once in the guild, never in DMs
+        assert [c for c, _ in h.runtime.calls].count("decide") == 2
+
+
+async def test_long_text_is_split_at_2000_characters(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        text = ("word " * 1000).strip()  # 4,999 characters
+        ref = await h.discord.post(GENERAL, text, key="notice:long", kind="notice")
+        assert ref == await h.discord.post(GENERAL, text, key="notice:long", kind="notice")
+        sent = h.sent(GENERAL)
+        assert len(sent) == 3 and all(len(s["content"]) <= 2000 for s in sent)
+        assert " ".join(s["content"] for s in sent) == text
+
+
+def _card(h: DiscordHarness) -> tuple[dict[str, Any], str]:
+    cards = h.bot_messages(HR)
+    assert len(cards) == 1
+    card = cards[0]
+    ids = [c["custom_id"] for row in card["components"] for c in row["components"]]
+    esc = ids[0].split(":")[2]
+    assert ids == [f"so8t:approve:{esc}", f"so8t:decline:{esc}", f"so8t:answer:{esc}"]
+    return card, esc
+
+
+async def test_card_buttons_keep_working_after_a_restart(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("My manager cut my salary without notice")
+        await h.idle()
+        assert "hr reviewers" in h.texts(d["id"])[0]
+        card, esc = _card(h)
+        assert "salary" in card["content"]
+        # the process restarts: a new client; the persistent buttons are registered again at start
+        await h.discord.stop()
+        h.restart_adapter()
+        await h.discord.start()
+        n = len(h.fake.interaction_responses)
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:approve:{esc}", BOB, card))
+        await h.fake.wait_for(lambda: len(h.fake.followups) >= 1)
+        assert h.fake.interaction_responses[n]["type"] == 6  # deferred at once
+        assert "reviewer" in h.fake.followups[-1]["content"] and h.fake.followups[-1]["flags"] == 64
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:approve:{esc}", REVIEWER, card))
+        await h.fake.wait_for(lambda: len(h.fake.interaction_responses) >= n + 2)
+        await h.idle()
+        texts = h.texts(d["id"])
+        assert len(texts) == 2 and REVIEWER in texts[1]
+        resolved = h.bot_messages(HR)[0]
+        assert "approved by" in resolved["content"] and resolved["components"] == []
+        assert h.app.store.get_escalation(int(esc)).status == "resolved"  # type: ignore[union-attr]
+
+
+async def test_answer_button_opens_a_modal_whose_text_reaches_the_asker(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("Can I take parental leave next month?")
+        await h.idle()
+        card, esc = _card(h)
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:answer:{esc}", REVIEWER, card))
+        await h.fake.wait_for(lambda: h.fake.interaction_responses)
+        modal = h.fake.interaction_responses[-1]
+        assert modal["type"] == 9 and modal["data"]["custom_id"] == f"so8t-modal:answer:{esc}"
+        h.discord.feed("INTERACTION_CREATE", modal_submit(f"so8t-modal:answer:{esc}", REVIEWER,
+                                                          "Yes, file the form by Friday.", card))
+        await h.fake.wait_for(lambda: len(h.fake.interaction_responses) >= 2)
+        await h.idle()
+        texts = h.texts(d["id"])
+        assert len(texts) == 2 and "Yes, file the form by Friday." in texts[1]
+
+
+async def test_slash_commands_are_deferred_ephemeral_and_role_checked(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        await h.say("hello")
+        await h.idle()
+        sync = h.fake.called("sync_commands")
+        assert sync and sync[-1]["commands"][0]["name"] == "so8t"
+        subs = {o["name"] for o in sync[-1]["commands"][0]["options"]}
+        assert subs == {"help", "status", "report", "resolve", "appeal"}
+        h.discord.feed("INTERACTION_CREATE", command("report", BOB, [{"name": "since", "type": 3, "value": "7d"}]))
+        await h.fake.wait_for(lambda: h.fake.followups)
+        await h.idle()
+        deferred = h.fake.interaction_responses[-1]
+        assert deferred["type"] == 5 and deferred["data"]["flags"] == 64  # deferred, ephemeral
+        assert "admin" in h.fake.followups[-1]["content"].lower() and h.fake.followups[-1]["files"] == []
+        h.discord.feed("INTERACTION_CREATE", command("report", ADMIN, [{"name": "since", "type": 3, "value": "7d"}]))
+        await h.fake.wait_for(lambda: len(h.fake.followups) >= 2)
+        report = h.fake.followups[-1]
+        assert "ALLOW" in report["content"] and report["flags"] == 64
+        assert report["files"] and b"ALLOW" in report["files"][0][1]
+        h.discord.feed("INTERACTION_CREATE", command("help", BOB))
+        await h.fake.wait_for(lambda: len(h.fake.followups) >= 3)
+        assert "/so8t resolve" in h.fake.followups[-1]["content"]
+
+
+async def test_slash_resolve_by_reviewer_answers_in_the_thread(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("My manager cut my salary")
+        await h.idle()
+        _, esc = _card(h)
+        opts = [{"name": "case", "type": 4, "value": int(esc)}, {"name": "action", "type": 3, "value": "decline"},
+                {"name": "text", "type": 3, "value": "not an HR matter"}]
+        h.discord.feed("INTERACTION_CREATE", command("resolve", BOB, opts))
+        await h.fake.wait_for(lambda: h.fake.followups)
+        assert "reviewer" in h.fake.followups[-1]["content"]
+        h.discord.feed("INTERACTION_CREATE", command("resolve", REVIEWER, opts))
+        await h.fake.wait_for(lambda: len(h.fake.followups) >= 2)
+        await h.idle()
+        texts = h.texts(d["id"])
+        assert len(texts) == 2 and "not an HR matter" in texts[1]
+
+
+async def test_the_same_message_delivered_twice_is_answered_once(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = message_create("hello twice")
+        h.discord.feed("MESSAGE_CREATE", d)
+        h.discord.feed("MESSAGE_CREATE", d)  # a gateway resume can redeliver
+        await h.idle()
+        assert h.texts(d["id"]) == ["Answer: hello twice"]
+        assert FakeDiscord.BOT_ID not in h.runtime.calls[0][1]
