@@ -267,8 +267,20 @@ def dataset() -> None:
 @dataset.command(name="build")
 @click.option("--total", type=int, default=10_000, show_default=True)
 @click.option("--out", default=None, help="output JSONL (default training/data/so8t_dataset.jsonl)")
-def dataset_build(total: int, out: str | None) -> None:
-    """Build the dataset from the hand-written core requests (variants, groups, by-group split)."""
+@click.option("--feedback", "feedback_dir", default=None, help="feedback directory (default feedback.dir)")
+@click.option("--versions", "versions_dir", default=None, help="versioned datasets (default retrain.versions_dir)")
+@click.option("--versioned", is_flag=True, help="write a versioned dataset even when there is no feedback")
+@click.pass_obj
+def dataset_build(
+    state: CliState,
+    total: int,
+    out: str | None,
+    feedback_dir: str | None,
+    versions_dir: str | None,
+    versioned: bool,
+) -> None:
+    """Build the dataset from the hand-written core requests (variants, groups, by-group split); with
+    reviewed feedback (or --versioned), also merge seed + feedback into a versioned dataset + manifest."""
     from training.dataset import DATASET_FILE, build, counts_table, write_jsonl
 
     rows = build(total)
@@ -276,6 +288,98 @@ def dataset_build(total: int, out: str | None) -> None:
     n = write_jsonl(rows, path)
     click.echo(counts_table(rows))
     click.echo(f"wrote {n} rows to {path}")
+    _build_versioned(state, path, feedback_dir, versions_dir, versioned)
+
+
+def _build_versioned(
+    state: CliState, seed: Path, feedback_dir: str | None, versions_dir: str | None, force: bool
+) -> None:
+    from bot.config import ConfigError
+    from bot.ops_settings import load_ops_settings
+    from training.feedback import feedback_files
+    from training.versioned import build_versioned
+
+    try:
+        ops = load_ops_settings(state.config)
+    except ConfigError as exc:
+        fail(str(exc))
+    fdir = Path(feedback_dir or ops.feedback.dir)
+    if not feedback_files(fdir) and not force:
+        return
+    try:
+        data, manifest = build_versioned(seed, fdir, Path(versions_dir or ops.retrain.versions_dir))
+    except (OSError, ValueError) as exc:
+        fail(f"versioned dataset: {exc}")
+    click.echo(
+        f"versioned dataset {manifest['version']}: {manifest['rows']} rows "
+        f"({manifest['feedback_rows']} from feedback) -> {data} (+ manifest.json)"
+    )
+
+
+@click.group()
+def model() -> None:
+    """The promoted safety heads (var/models): show them, roll back."""
+
+
+def _registry(state: CliState) -> Any:
+    from bot.config import ConfigError
+    from bot.ops_settings import load_ops_settings
+    from training.promote import HeadRegistry
+
+    try:
+        return HeadRegistry(Path(load_ops_settings(state.config).retrain.models_dir))
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+@model.command(name="list")
+@click.pass_obj
+def model_list(state: CliState) -> None:
+    """The promoted heads, oldest first; * marks the current one."""
+    reg = _registry(state)
+    data = reg.load()
+    if not data["history"]:
+        click.echo(f"no promoted heads in {reg.dir}")
+        return
+    for e in data["history"]:
+        mark = "*" if e["id"] == data["current"] else " "
+        gone = " (rolled back)" if e.get("rolled_back") else ""
+        click.echo(f"{mark} {e['id']}  {e['promoted_at']}  {e['note']}{gone}")
+
+
+@model.command()
+@click.option("--db", default=None, help="audit database (the rollback is recorded there)")
+@click.pass_obj
+def rollback(state: CliState, db: str | None) -> None:
+    """Make the previously promoted head current again (restart `so8t serve` to load it)."""
+    reg = _registry(state)
+    try:
+        old, new = reg.rollback()
+    except LookupError as exc:
+        fail(f"{exc} (in {reg.dir})")
+    _record_rollback(state, db, old, new)
+    click.echo(f"rolled back {old['id']} -> {new['id']}; {reg.current_path} now holds {new['head_id']}")
+    if state.config.model.head != str(reg.current_path):
+        click.echo(f"note: set model.head: {reg.current_path} (or SO8T_HEAD) so the bot serves it", err=True)
+
+
+def _record_rollback(state: CliState, db: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
+    from bot.audit import AuditStore, StoreError
+    from bot.settings import load_settings
+
+    path = Path(load_settings(state.config, db).db_path)
+    if not path.is_file():
+        return
+    try:
+        store = AuditStore(path)
+        try:
+            store.record_model_change(
+                time.time(), "rollback", str(new["head_id"]), str(old["head_id"]), "so8t model rollback", {}
+            )
+        finally:
+            store.close()
+    except StoreError as exc:
+        click.echo(f"so8t: warning: rollback not recorded in the audit store: {exc}", err=True)
 
 
 @click.command()
@@ -318,6 +422,50 @@ def bench(
         Path(json_out).write_text(json.dumps(res, indent=2, ensure_ascii=False))
 
 
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="print JSON")
+def models(as_json: bool) -> None:
+    """List the embedded backbones: file, size, licence, languages, and whether a trained head exists."""
+    from runtime.head import head_path_for
+    from runtime.models import BACKBONES, DEFAULT_BACKBONE, HEADS_DIR, MODELS_CACHE, fingerprint
+
+    rows = []
+    for b in BACKBONES:
+        path: Path | None = None
+        if b.installed():
+            if b.assembled:
+                cached = MODELS_CACHE / b.filename
+                path = cached if cached.is_file() else None
+            else:
+                path = b.path()
+        fp = fingerprint(path) if path else None
+        rows.append(
+            {
+                "name": b.name,
+                "default": b is DEFAULT_BACKBONE,
+                "installed": b.installed(),
+                "file": str(path) if path else ("(assembled on first use)" if b.installed() else None),
+                "size_mb": round(path.stat().st_size / 2**20, 1) if path else None,
+                "kind": b.kind,
+                "licence": b.licence,
+                "languages": b.languages,
+                "fingerprint": fp,
+                "head": bool(fp and head_path_for(fp, HEADS_DIR).is_file()),
+                "select": f"SO8T_MODEL={b.name}",
+            }
+        )
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    for r in rows:
+        mark = " (default)" if r["default"] else ""
+        click.echo(f"{r['name']}{mark}: {r['kind']} model, {r['languages']}; licence: {r['licence']}")
+        click.echo(
+            f"    file: {r['file'] or 'not installed'}  size: {r['size_mb'] or '-'} MB  "
+            f"head: {'yes' if r['head'] else 'no'}  select with {r['select']}"
+        )
+
+
 def register(group: click.Group) -> None:
-    for cmd in (ask, chat, eval_cmd, train_head_cmd, dataset, bench):
+    for cmd in (ask, chat, eval_cmd, train_head_cmd, dataset, bench, models, model):
         group.add_command(cmd)

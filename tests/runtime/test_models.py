@@ -1,0 +1,60 @@
+"""Backbone lookup: embedded names, assembly of the chunked Gemma package, heads bound to backbones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+from runtime.errors import HeadError, ModelLoadError
+from runtime.models import DEFAULT_BACKBONE, GEMMA3, backbone_by_name, resolve_model_path
+from runtime.settings import ModelSettings
+
+
+def test_names_and_aliases() -> None:
+    assert backbone_by_name("gemma") is GEMMA3
+    assert backbone_by_name("SmolLM2") is DEFAULT_BACKBONE
+    assert backbone_by_name("/models/x.gguf") is None
+
+
+def test_default_resolves_to_the_embedded_smollm2() -> None:
+    assert resolve_model_path(None).name == DEFAULT_BACKBONE.filename
+
+
+def test_not_a_gguf_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "x.gguf"
+    f.write_bytes(b"PK\x03\x04")
+    with pytest.raises(ModelLoadError, match="not a GGUF"):
+        resolve_model_path(str(f))
+
+
+def test_models_command_lists_both_backbones_with_licences() -> None:
+    res = CliRunner().invoke(main, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    assert rows["smollm2-135m-instruct"]["default"] and rows["smollm2-135m-instruct"]["head"]
+    assert "Gemma" in rows["gemma3-270m"]["licence"] and rows["gemma3-270m"]["kind"] == "base"
+
+
+def test_gemma_is_assembled_from_its_packages_and_serves_hidden_states() -> None:
+    from runtime.llama import LlamaRuntime
+
+    path = GEMMA3.path()
+    assert path is not None and path.stat().st_size > 200 * 2**20
+    rt = LlamaRuntime(ModelSettings(path="gemma3-270m", threads=2), with_head=False)
+    h = rt.hidden_state((), "会議室の予約方法を教えて")
+    assert h.shape == (640,)
+    assert rt.info()["kind"] == "base" and "Gemma" in str(rt.info()["licence"])
+
+
+def test_a_head_for_another_backbone_is_refused() -> None:
+    from runtime.head import head_path_for
+    from runtime.llama import LlamaRuntime
+    from runtime.models import HEADS_DIR, fingerprint
+
+    smol_head = head_path_for(fingerprint(resolve_model_path(None)), HEADS_DIR)
+    with pytest.raises(HeadError, match="trained for backbone smollm2"):
+        LlamaRuntime(ModelSettings(path="gemma3-270m", head=str(smol_head), threads=2))
