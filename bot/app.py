@@ -19,7 +19,10 @@ from bot.audit import AuditStore
 from bot.config import Config
 from bot.core import Bot
 from bot.http import ops_routes
+from bot.jobs import JobContext, make_jobs
+from bot.ops_settings import OpsSettings, load_ops_settings
 from bot.replies import Replies
+from bot.scheduler import Scheduler
 from bot.settings import BotSettings, load_settings
 from runtime.base import Runtime
 
@@ -39,6 +42,7 @@ class App:
     host: str = "127.0.0.1"
     platforms: list[PlatformAdapter] = field(default_factory=list)
     console_enabled: bool = True
+    scheduler: Scheduler | None = None  # the weekly jobs (runs inside `so8t serve`)
     _closed: bool = field(default=False, repr=False)
 
     def web_app(self) -> web.Application:
@@ -68,12 +72,16 @@ class App:
         self.port = int(addresses[0][1]) if addresses else 0
         for platform in self.platforms:
             await platform.start()
+        if self.scheduler is not None:
+            self.scheduler.start()  # also catches up a run missed while stopped (once)
         return self.port
 
     async def stop(self) -> None:
         if self._closed:
             return
         self._closed = True
+        if self.scheduler is not None:
+            await self.scheduler.stop()
         for platform in reversed(self.platforms):
             await platform.stop()
         if self.runner is not None:
@@ -94,6 +102,8 @@ def build_app(
     env: Mapping[str, str] | None = None,
     platforms: bool = True,
     console: bool | None = None,
+    jobs: bool = True,
+    ops: OpsSettings | None = None,
 ) -> App:
     """Build (not start) the app. Loads the real runtime unless one is given (tests pass a fake).
 
@@ -105,6 +115,7 @@ def build_app(
     each with a one-line message.
     """
     settings = settings or load_settings(config, db_path)
+    ops = ops or load_ops_settings(config)
     store = AuditStore(settings.db_path)
     try:
         if runtime is None:
@@ -127,9 +138,45 @@ def build_app(
         store.close()
         raise
     console_on = console if console is not None else not plats
+    scheduler = None
+    if jobs:
+        ctx = job_context(config, settings, ops, store, bot.adapters, runtime)
+        scheduler = Scheduler(store, ops.schedule, make_jobs(ctx), clock)
+        bot.jobs_status = scheduler.status
+    bot.report_timezone = ops.reports.timezone
+    bot.versions = job_context(config, settings, ops, store, bot.adapters, runtime).versions
     return App(
-        config, settings, store, bot, console_adapter, runtime, platforms=plats, console_enabled=console_on
+        config,
+        settings,
+        store,
+        bot,
+        console_adapter,
+        runtime,
+        platforms=plats,
+        console_enabled=console_on,
+        scheduler=scheduler,
     )
+
+
+def job_context(
+    config: Config,
+    settings: BotSettings,
+    ops: OpsSettings,
+    store: AuditStore,
+    adapters: Mapping[str, Any],
+    runtime: Runtime | None = None,
+) -> JobContext:
+    """What the scheduled jobs need; `adapters` is the bot's live dict (platforms register into it)."""
+
+    def versions() -> dict[str, Any]:
+        return {
+            "model": getattr(runtime, "model_id", None) if runtime is not None else None,
+            "head": getattr(runtime, "head_id", None) if runtime is not None else None,
+            "adapter": config.model.adapter,
+            "head_file": config.model.head,
+        }
+
+    return JobContext(store, config, settings, ops, adapters, versions)
 
 
 async def serve_forever(

@@ -152,7 +152,48 @@ def _migration_1(db: Database) -> None:
     db.execute("CREATE INDEX escalations_status ON escalations(status)")
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1,)
+def _migration_2(db: Database) -> None:
+    """Scheduled jobs (runs, per-job state, lock rows) and model changes (promotions, rejections, rollbacks)."""
+    db.table("job_runs").create(
+        {
+            "id": int,
+            "job": str,
+            "scheduled_for": float,
+            "trigger": str,
+            "owner": str,
+            "started_at": float,
+            "ended_at": float,
+            "outcome": str,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"job", "trigger", "started_at", "outcome"},
+    )
+    db.execute("CREATE INDEX job_runs_job ON job_runs(job, id)")
+    db.table("job_state").create(
+        {"job": str, "last_scheduled_for": float, "watermark": float}, pk="job", not_null={"job"}
+    )
+    db.table("job_locks").create(
+        {"job": str, "owner": str, "acquired_at": float, "expires_at": float},
+        pk="job",
+        not_null={"job", "owner", "acquired_at", "expires_at"},
+    )
+    db.table("model_changes").create(
+        {
+            "id": int,
+            "ts": float,
+            "action": str,
+            "candidate": str,
+            "current": str,
+            "reason": str,
+            "metrics": str,
+        },
+        pk="id",
+        not_null={"ts", "action"},
+    )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -562,6 +603,134 @@ class AuditStore:
     def drop_request_text(self, esc_id: int) -> None:
         """Forget the raw request once the resolution has been posted (the masked text stays)."""
         self._write(lambda c: c.execute("UPDATE escalations SET request_text = NULL WHERE id = ?", (esc_id,)))
+
+    def escalation_rows(self, since: float | None, until: float | None) -> list[dict[str, Any]]:
+        """Escalations that were open at some time in [since, until) (opened before until, not resolved
+        before since), without the raw request text."""
+        clauses, params = ["1 = 1"], []
+        if until is not None:
+            clauses.append("opened_at < ?")
+            params.append(until)
+        if since is not None:
+            clauses.append("(resolved_at IS NULL OR resolved_at >= ?)")
+            params.append(since)
+        cols = "id, decision_id, kind, domain, platform, channel, lang, verdict, category, confidence, status, " \
+            "opened_at, deadline, resolved_at, reviewer, action, text_masked"
+        return self._read(f"SELECT {cols} FROM escalations WHERE {' AND '.join(clauses)} ORDER BY id", tuple(params))
+
+    def resolved_since(self, since: float | None, until: float) -> list[Escalation]:
+        """Escalations resolved in [since, until), oldest resolution first (the feedback job's input)."""
+        rows = self._read(
+            "SELECT * FROM escalations WHERE status = 'resolved' AND resolved_at < ? AND resolved_at >= ? "
+            "ORDER BY resolved_at, id",
+            (until, since if since is not None else float("-inf")),
+        )
+        return [_escalation_from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ scheduled jobs
+    def job_state(self, job: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM job_state WHERE job = ?", (job,))
+        return rows[0] if rows else None
+
+    def ensure_job_state(self, job: str, baseline: float) -> dict[str, Any]:
+        """The job's state row, created with last_scheduled_for = baseline the first time it is seen."""
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR IGNORE INTO job_state(job, last_scheduled_for) VALUES (?, ?)", (job, baseline)
+            )
+        )
+        state = self.job_state(job)
+        assert state is not None
+        return state
+
+    def acquire_job_lock(self, job: str, owner: str, now: float, ttl_s: float) -> bool:
+        """Take the job's lock row unless another owner holds an unexpired one (one transaction)."""
+
+        def fn(c: sqlite3.Connection) -> bool:
+            row = c.execute("SELECT owner, expires_at FROM job_locks WHERE job = ?", (job,)).fetchone()
+            if row is not None and row[0] != owner and float(row[1]) > now:
+                return False
+            c.execute(
+                "INSERT OR REPLACE INTO job_locks(job, owner, acquired_at, expires_at) VALUES (?, ?, ?, ?)",
+                (job, owner, now, now + ttl_s),
+            )
+            return True
+
+        return self._write(fn)
+
+    def release_job_lock(self, job: str, owner: str) -> None:
+        self._write(lambda c: c.execute("DELETE FROM job_locks WHERE job = ? AND owner = ?", (job, owner)))
+
+    def job_lock(self, job: str) -> dict[str, Any] | None:
+        rows = self._read("SELECT * FROM job_locks WHERE job = ?", (job,))
+        return rows[0] if rows else None
+
+    def start_job_run(self, job: str, scheduled_for: float | None, trigger: str, owner: str, at: float) -> int:
+        def fn(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "INSERT INTO job_runs(job, scheduled_for, trigger, owner, started_at, outcome) "
+                "VALUES (?, ?, ?, ?, ?, 'running')",
+                (job, scheduled_for, trigger, owner, at),
+            )
+            if scheduled_for is not None:
+                c.execute(
+                    "UPDATE job_state SET last_scheduled_for = max(coalesce(last_scheduled_for, 0), ?) "
+                    "WHERE job = ?",
+                    (scheduled_for, job),
+                )
+            return int(cur.lastrowid or 0)
+
+        return self._write(fn)
+
+    def finish_job_run(
+        self, run_id: int, outcome: str, detail: dict[str, Any], at: float, watermark: float | None = None
+    ) -> None:
+        def fn(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE job_runs SET ended_at = ?, outcome = ?, detail = ? WHERE id = ?",
+                (at, outcome, json.dumps(detail, ensure_ascii=False, sort_keys=True), run_id),
+            )
+            if watermark is not None:
+                job = c.execute("SELECT job FROM job_runs WHERE id = ?", (run_id,)).fetchone()[0]
+                c.execute("UPDATE job_state SET watermark = ? WHERE job = ?", (watermark, job))
+
+        self._write(fn)
+
+    def job_runs(self, job: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        where, params = ("WHERE job = ?", (job, limit)) if job else ("", (limit,))
+        rows = self._read(f"SELECT * FROM job_runs {where} ORDER BY id DESC LIMIT ?", params)
+        for r in rows:
+            r["detail"] = json.loads(r["detail"]) if r.get("detail") else {}
+        return rows
+
+    def last_job_runs(self) -> dict[str, dict[str, Any]]:
+        """The latest run of every job that ever ran."""
+        rows = self._read(
+            "SELECT * FROM job_runs WHERE id IN (SELECT max(id) FROM job_runs GROUP BY job) ORDER BY job"
+        )
+        for r in rows:
+            r["detail"] = json.loads(r["detail"]) if r.get("detail") else {}
+        return {str(r["job"]): r for r in rows}
+
+    # ------------------------------------------------------------------ model changes
+    def record_model_change(
+        self, ts: float, action: str, candidate: str, current: str, reason: str, metrics: dict[str, Any]
+    ) -> int:
+        def fn(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "INSERT INTO model_changes(ts, action, candidate, current, reason, metrics) VALUES (?, ?, ?, ?, ?, ?)",
+                (ts, action, candidate, current, reason, json.dumps(metrics, ensure_ascii=False, sort_keys=True)),
+            )
+            return int(cur.lastrowid or 0)
+
+        return self._write(fn)
+
+    def model_changes(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        where, params = _range(since, until)
+        rows = self._read(f"SELECT * FROM model_changes {where} ORDER BY id", params)
+        for r in rows:
+            r["metrics"] = json.loads(r["metrics"]) if r.get("metrics") else {}
+        return rows
 
     def escalation_counts(self) -> dict[str, int]:
         rows = self._read(

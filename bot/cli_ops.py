@@ -111,24 +111,135 @@ def register(group: click.Group) -> None:
         run_server(app, host, port)
 
     @group.command()
+    @click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (in reports.timezone)")
     @click.option("--since", default=None, help="start (2024-05-01, 2024-05-01T09:00 or 7d)")
     @click.option("--until", default=None, help="end (exclusive)")
-    @click.option("--format", "fmt", type=click.Choice(["md", "csv"]), default="md", show_default=True)
+    @click.option(
+        "--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True
+    )
+    @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="file (default stdout)")
     @click.option("--db", default=None, help="audit database")
     @click.pass_obj
-    def report(state: Any, since: str | None, until: str | None, fmt: str, db: str | None) -> None:
-        """Decision counts by verdict, category and language."""
-        from bot.reports import build_report, render_csv, render_markdown
+    def report(
+        state: Any, week: str | None, since: str | None, until: str | None, fmt: str, out: str | None, db: str | None
+    ) -> None:
+        """Requests by verdict, category, language, platform, channel; escalations, agreement, appeals,
+        latency, change vs the previous period, versions (Markdown, HTML with charts, CSV or JSON)."""
+        from bot.ops_settings import load_ops_settings
+        from bot.reports import build_report, render, week_range
 
-        store = _open_existing(state, db)
         try:
-            rep = build_report(store, _time(since, "since"), _time(until, "until"))
+            ops = load_ops_settings(state.config)
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
+        label = ""
+        s: float | None
+        u: float | None
+        if week is not None:
+            if since or until:
+                _fail("--week cannot be combined with --since/--until")
+            try:
+                s, u = week_range(week, ops.reports.timezone)
+            except ValueError as exc:
+                _fail(f"--week: {exc}")
+                return
+            label = week.upper()
+        else:
+            s, u = _time(since, "since"), _time(until, "until")
+        store = _open_existing(state, db)
+        model = state.config.model
+        versions = {"model": model.path or "embedded default", "head": model.head or "shipped head",
+                    "adapter": model.adapter}
+        try:
+            text = render(build_report(store, s, u, label=label, versions=versions), fmt)
         except StoreError as exc:
             _fail(str(exc))
             return
         finally:
             store.close()
-        click.echo(render_markdown(rep) if fmt == "md" else render_csv(rep), nl=False)
+        if out:
+            try:
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                Path(out).write_text(text, encoding="utf-8")
+            except OSError as exc:
+                _fail(f"cannot write {out}: {exc.strerror}")
+            click.echo(f"wrote {out}", err=True)
+            return
+        click.echo(text, nl=False)
+
+    @group.group()
+    def jobs() -> None:
+        """Scheduled jobs (report, feedback, retrain): list them, or run one now (for cron users)."""
+
+    def _scheduler(state: Any, db: str | None) -> tuple[Any, AuditStore]:
+        from adapters.console.adapter import ConsoleAdapter, default_channels
+        from adapters.console.workspace import Workspace
+        from bot.app import job_context
+        from bot.jobs import make_jobs
+        from bot.ops_settings import load_ops_settings
+        from bot.scheduler import Scheduler
+
+        settings = _settings(state, db)
+        try:
+            ops = load_ops_settings(state.config)
+            store = AuditStore(settings.db_path)
+        except (ConfigError, StoreError) as exc:
+            _fail(str(exc))
+            raise
+        # the console channel lives in the same file: a report posted there shows up in `so8t serve`
+        console = ConsoleAdapter(Workspace(settings.db_path, time.time), default_channels())
+        ctx = job_context(state.config, settings, ops, store, {"console": console})
+        return Scheduler(store, ops.schedule, make_jobs(ctx)), store
+
+    @jobs.command(name="list")
+    @click.option("--db", default=None, help="audit database")
+    @click.pass_obj
+    def jobs_list(state: Any, db: str | None) -> None:
+        """Each job: schedule, last run (start, end, outcome) and next run."""
+        sched, store = _scheduler(state, db)
+
+        def when(ts: float | None) -> str:
+            return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "-"
+
+        try:
+            for j in sched.status():
+                where = f"{j['cron']} ({j['timezone']})" if j["enabled"] else "off"
+                last = (
+                    f"{when(j['last_started'])} -> {when(j['last_ended'])} {j['last_outcome']}"
+                    if j["last_started"]
+                    else "never"
+                )
+                click.echo(f"{j['name']:9s} {where:32s} last: {last}  next: {when(j['next'])}")
+                if j["last_summary"]:
+                    click.echo(f"          {j['last_summary']}")
+        finally:
+            store.close()
+
+    @jobs.command(name="run")
+    @click.argument("name")
+    @click.option("--db", default=None, help="audit database")
+    @click.pass_obj
+    def jobs_run(state: Any, name: str, db: str | None) -> None:
+        """Run one job now (recorded like a scheduled run; refused while another process runs it)."""
+        sched, store = _scheduler(state, db)
+        try:
+            try:
+                sched.schedule(name)
+            except KeyError as exc:
+                _fail(str(exc.args[0]))
+            rec = asyncio.run(sched.run_now(name))
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        finally:
+            store.close()
+        if rec is None:
+            _fail(f"job {name} is running in another process; try again later", 1)
+            return
+        click.echo(f"{name}: {rec.outcome} - {rec.summary}")
+        if rec.outcome != "ok":
+            sys.exit(1)
 
     @group.group()
     def audit() -> None:

@@ -27,6 +27,7 @@ class Status:
 class Report:
     since: float | None
     until: float | None
+    week: str | None = None  # ISO week (2026-W47) in the reports' time zone; replaces since/until
 
 
 @dataclass(frozen=True)
@@ -94,9 +95,18 @@ def parse(text: str, now: float) -> Command:
         return Status()
     if name == "report":
         since = until = None
+        week: str | None = None
         i = 0
         while i < len(args):
             flag = args[i]
+            if flag == "--week" and i + 1 < len(args):
+                if not re.match(r"^\d{4}-[Ww]\d{1,2}$", args[i + 1]):
+                    return CommandError(
+                        f"cannot read week {args[i + 1]!r}: use an ISO week like 2026-W47", "bad_time", args[i + 1]
+                    )
+                week = args[i + 1].upper()
+                i += 2
+                continue
             if flag in ("--since", "--until") and i + 1 < len(args):
                 try:
                     value = parse_time(args[i + 1], now)
@@ -109,9 +119,9 @@ def parse(text: str, now: float) -> Command:
                 i += 2
                 continue
             return CommandError(
-                f"unknown report option {flag!r}: use --since and --until", "bad_option", flag
+                f"unknown report option {flag!r}: use --week, or --since and --until", "bad_option", flag
             )
-        return Report(since, until)
+        return Report(since, until, week)
     if name == "resolve":
         if len(args) < 2:
             return CommandError("usage: /so8t resolve ID approve|decline|answer [text]", "usage_resolve")

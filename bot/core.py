@@ -25,7 +25,7 @@ from bot.metrics import Counter, Gauge, Histogram, Registry
 from bot.pii import mask, sha256_text
 from bot.policy import FairQueue, Policy, QueueFull
 from bot.replies import Replies
-from bot.reports import build_report, render_markdown
+from bot.reports import build_report, render_markdown, week_range
 from bot.settings import BotSettings
 from bot.worker import ModelSession, ModelWorker
 from runtime.base import Decision, Runtime, Turn
@@ -101,6 +101,9 @@ class Bot:
         self.escalations = Escalations(store, settings.escalation, settings.roles, clock)
         self.metrics = BotMetrics()
         self.on_finished: list[Callable[[str, str, str], None]] = []  # (platform, event_id, state)
+        self.report_timezone = "UTC"  # weeks in `/so8t report --week` (build_app sets reports.timezone)
+        self.versions: Callable[[], dict[str, Any]] = dict  # model / head / adapter for reports
+        self.jobs_status: Callable[[], list[dict[str, Any]]] | None = None  # the scheduler's, when running
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
         self._idle = asyncio.Event()
@@ -647,7 +650,7 @@ class Bot:
                 if not self.settings.roles.is_admin(msg.platform, msg.user):
                     text = self.replies.render("not_admin", lang, command="report")
                 else:
-                    text = render_markdown(build_report(self.store, cmd.since, cmd.until))
+                    text = self._report(cmd)
             elif isinstance(cmd, commands.Resolve):
                 result = await self._resolve(
                     msg.platform, msg.user, cmd.escalation_id, cmd.action, cmd.text, msg.event_id
@@ -680,6 +683,17 @@ class Bot:
             return
         self._finish(msg.platform, msg.event_id, "done")
 
+    def _report(self, cmd: commands.Report) -> str:
+        since, until, label = cmd.since, cmd.until, ""
+        if cmd.week:
+            try:
+                since, until = week_range(cmd.week, self.report_timezone)
+            except ValueError as exc:
+                return str(exc)
+            label = cmd.week
+        report = build_report(self.store, since, until, now=self.clock(), label=label, versions=self.versions())
+        return render_markdown(report)
+
     # ------------------------------------------------------------------ operations
     def status(self) -> dict[str, Any]:
         try:
@@ -693,6 +707,7 @@ class Bot:
             "busy": self.model.busy,
             "open_total": sum(open_by_domain.values()),
             "open_by_domain": open_by_domain,
+            "jobs": [_job_line(j) for j in self.jobs_status()] if self.jobs_status is not None else [],
         }
 
     def health(self) -> dict[str, Any]:
@@ -709,3 +724,22 @@ class Bot:
             "worker": self.started,
             "queue": len(self.queue),
         }
+
+
+def _job_line(job: dict[str, Any]) -> dict[str, Any]:
+    """One job for the status template: schedule, last run (start, end, outcome), next run."""
+
+    def when(ts: float | None) -> str:
+        return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts)) if ts else "—"
+
+    return {
+        "name": job["name"],
+        "schedule": f"{job['cron']} ({job['timezone']})" if job["enabled"] else "off",
+        "last": (
+            f"{when(job['last_started'])} → {when(job['last_ended'])} {job['last_outcome']}"
+            if job["last_started"]
+            else "never"
+        ),
+        "summary": job.get("last_summary") or "",
+        "next": when(job["next"]) if job["next"] else "—",
+    }

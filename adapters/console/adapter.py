@@ -76,6 +76,13 @@ class ConsoleAdapter:
         )
         return str(row["id"])
 
+    async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
+        """The console has no file store: the summary plus the file's name (it lies under reports.dir)."""
+        row, _ = self.workspace.add(
+            channel, None, BOT_USER, f"{text}\nFile: {filename} ({len(content)} bytes)", key, "[]", "notice"
+        )
+        return str(row["id"])
+
     async def update(
         self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
     ) -> None:

@@ -457,6 +457,23 @@ class DiscordAdapter:
             raise ConfigError(f"discord channel must be a channel id (digits), got {channel[:40]!r}")
         return await self._send(channel, None, text, key, tuple(buttons), kind, None)
 
+    async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
+        """A message with an attached file in a channel (the weekly report); once per key."""
+        await self._logged_in.wait()
+        done = self.ledger.get(PLATFORM, key)
+        if done is not None:
+            return done.ref
+        if not channel.isdigit():
+            raise ConfigError(f"discord channel must be a channel id (digits), got {channel[:40]!r}")
+        dest = self.client.get_partial_messageable(int(channel))
+        summary = text if len(text) <= translate.MESSAGE_LIMIT - 50 else text[: translate.MESSAGE_LIMIT - 51] + "…"
+        sent = await dest.send(
+            summary, file=discord.File(io.BytesIO(content), filename=filename),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
+        self.ledger.put(PLATFORM, Posted(key, str(sent.id), channel, None, "notice", "[]"))
+        return str(sent.id)
+
     async def update(
         self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
     ) -> None:

@@ -273,6 +273,25 @@ class SlackAdapter:
     ) -> str:
         return await self._post(channel, None, text, key, tuple(buttons), kind)
 
+    async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
+        """A file with `text` as its comment in a channel (the weekly report); once per key."""
+        done = self.ledger.get(PLATFORM, key)
+        if done is not None:
+            return done.ref
+        channel_id = self._channel_id(channel)
+        resp = await self._call(
+            self.client.files_upload_v2,
+            channel=channel_id,
+            content=content,
+            filename=filename,
+            title=filename,
+            initial_comment=translate.escape(text),
+        )
+        files = resp.get("files") or [{}]
+        ref = str((files[0] or {}).get("id") or key)
+        self.ledger.put(PLATFORM, Posted(key, ref, channel_id, None, "notice", "[]"))
+        return ref
+
     async def update(
         self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
     ) -> None:

@@ -1,0 +1,173 @@
+"""Typed settings of the scheduled jobs: `schedule`, `reports`, `feedback` and `retrain` config sections.
+
+Every bad value raises ConfigError naming the key (one line), like bot.settings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config import Config, ConfigError
+from bot.settings import _check, _duration, _number
+
+DEFAULT_CRON = "0 9 * * mon"  # weekly, Monday 09:00
+DEFAULT_TZ = "Asia/Tokyo"
+JOB_NAMES = ("report", "feedback", "retrain")
+REPORT_FORMATS = ("md", "html", "csv", "json")
+
+
+@dataclass(frozen=True)
+class JobSchedule:
+    name: str
+    cron: str | None  # None = off
+    timezone: str = DEFAULT_TZ
+
+    @property
+    def enabled(self) -> bool:
+        return self.cron is not None
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    timezone: str = DEFAULT_TZ
+    jobs: dict[str, JobSchedule] = field(
+        default_factory=lambda: {
+            "report": JobSchedule("report", DEFAULT_CRON),
+            "feedback": JobSchedule("feedback", DEFAULT_CRON),
+            "retrain": JobSchedule("retrain", None),
+        }
+    )
+    lock_ttl_s: float = 6 * 3600.0  # a lock older than this is taken over (its process died)
+    max_catchup_days: float = 400.0  # how far back a missed run is looked for
+
+
+@dataclass(frozen=True)
+class ReportSettings:
+    dir: str = "reports"
+    formats: tuple[str, ...] = REPORT_FORMATS
+    channels: dict[str, str] = field(default_factory=dict)  # platform -> admin channel
+    timezone: str = DEFAULT_TZ  # weeks (--week, the weekly job) start Monday 00:00 here
+
+
+@dataclass(frozen=True)
+class FeedbackSettings:
+    dir: str = "training/data/feedback"
+
+
+@dataclass(frozen=True)
+class RetrainSettings:
+    models_dir: str = "var/models"  # promoted heads, one file each, plus registry.json
+    versions_dir: str = "training/data/versions"  # versioned datasets (seed + feedback) with manifests
+    max_refuse_recall_drop: float = 0.01
+    epochs: int = 40
+
+
+@dataclass(frozen=True)
+class OpsSettings:
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    retrain: RetrainSettings = field(default_factory=RetrainSettings)
+
+
+def _tz(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"config: key '{where}' must be a time zone name like Asia/Tokyo or UTC")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"config: key '{where}' is not a known time zone: {value!r}") from None
+    return value
+
+
+def check_cron(expr: str, tz: str, where: str) -> str:
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(expr, timezone=tz)
+    except ValueError as exc:
+        raise ConfigError(
+            f"config: key '{where}' is not a cron expression (minute hour day month weekday): "
+            f"{expr!r} ({str(exc).splitlines()[0]})"
+        ) from None
+    return expr
+
+
+def _job(name: str, value: Any, default_tz: str, default_cron: str | None) -> JobSchedule:
+    where = f"schedule.{name}"
+    if value is None and name not in ("report", "feedback"):
+        return JobSchedule(name, None, default_tz)
+    if value is False or value == "off":
+        return JobSchedule(name, None, default_tz)
+    if value is None or value is True:
+        return JobSchedule(name, default_cron or DEFAULT_CRON, default_tz)
+    if isinstance(value, str):
+        return JobSchedule(name, check_cron(value, default_tz, where), default_tz)
+    if isinstance(value, dict):
+        _check(value, where, {"cron", "timezone", "enabled"})
+        tz = _tz(value.get("timezone", default_tz), f"{where}.timezone")
+        enabled = value.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"config: key '{where}.enabled' must be true or false")
+        cron = value.get("cron", default_cron or DEFAULT_CRON)
+        if not isinstance(cron, str):
+            raise ConfigError(f"config: key '{where}.cron' must be a cron expression string")
+        return JobSchedule(name, check_cron(cron, tz, f"{where}.cron") if enabled else None, tz)
+    raise ConfigError(f"config: key '{where}' must be a cron string, a mapping (cron, timezone) or off")
+
+
+def load_ops_settings(config: Config) -> OpsSettings:
+    sch = config.section("schedule")
+    _check(sch, "schedule", {"timezone", "lock_ttl", *JOB_NAMES})
+    tz = _tz(sch.get("timezone", DEFAULT_TZ), "schedule.timezone")
+    jobs = {
+        "report": _job("report", sch.get("report"), tz, DEFAULT_CRON),
+        "feedback": _job("feedback", sch.get("feedback"), tz, DEFAULT_CRON),
+        "retrain": _job("retrain", sch.get("retrain"), tz, None),
+    }
+    schedule = ScheduleSettings(
+        timezone=tz, jobs=jobs, lock_ttl_s=_duration(sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")
+    )
+
+    rep = config.section("reports")
+    _check(rep, "reports", {"dir", "formats", "channels", "timezone"})
+    rdir = rep.get("dir", "reports")
+    if not isinstance(rdir, str) or not rdir:
+        raise ConfigError("config: key 'reports.dir' must be a directory path")
+    formats = rep.get("formats", list(REPORT_FORMATS))
+    if isinstance(formats, str):
+        formats = [formats]
+    if not isinstance(formats, list) or not formats or any(f not in REPORT_FORMATS for f in formats):
+        raise ConfigError(f"config: key 'reports.formats' must be a list of {', '.join(REPORT_FORMATS)}")
+    channels = rep.get("channels") or {}
+    if not isinstance(channels, dict) or not all(
+        isinstance(v, (str, int)) and not isinstance(v, bool) for v in channels.values()
+    ):
+        raise ConfigError("config: key 'reports.channels' must be a mapping of platform -> channel")
+    reports = ReportSettings(
+        dir=rdir,
+        formats=tuple(dict.fromkeys(formats)),
+        channels={str(k): str(v) for k, v in channels.items()},
+        timezone=_tz(rep.get("timezone", tz), "reports.timezone"),
+    )
+
+    fb = config.section("feedback")
+    _check(fb, "feedback", {"dir"})
+    fdir = fb.get("dir", "training/data/feedback")
+    if not isinstance(fdir, str) or not fdir:
+        raise ConfigError("config: key 'feedback.dir' must be a directory path")
+
+    rt = config.section("retrain")
+    _check(rt, "retrain", {"models_dir", "versions_dir", "max_refuse_recall_drop", "epochs"})
+    for key in ("models_dir", "versions_dir"):
+        if key in rt and (not isinstance(rt[key], str) or not rt[key]):
+            raise ConfigError(f"config: key 'retrain.{key}' must be a directory path")
+    retrain = RetrainSettings(
+        models_dir=rt.get("models_dir", "var/models"),
+        versions_dir=rt.get("versions_dir", "training/data/versions"),
+        max_refuse_recall_drop=_number(rt, "max_refuse_recall_drop", "retrain", 0.01, 0.0, 1.0),
+        epochs=_number(rt, "epochs", "retrain", 40, 1, 10000, integer=True),
+    )
+    return OpsSettings(schedule, reports, FeedbackSettings(fdir), retrain)
