@@ -111,8 +111,7 @@ def _peak_rss_mb() -> float:
 
 def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) -> dict[str, Any]:
     """Run decide() on every row (end to end, as served) and compute the model card's metrics."""
-    from runtime.lang import detect_lang
-    from training.metrics import percentile, safety_metrics
+    from training.metrics import decision_metrics, percentile
 
     preds, lat = [], []
     t0 = time.perf_counter()
@@ -123,28 +122,11 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) ->
         if progress and i % 200 == 0:
             click.echo(f"  {i}/{len(rows)}", err=True)
     wall = time.perf_counter() - t0
-    langs = [str(row.get("lang") or detect_lang(str(row["text"]))) for row in rows]
-
-    def block(idx: list[int]) -> dict[str, Any]:
-        return safety_metrics(
-            [str(rows[i]["label"]) for i in idx],
-            [preds[i].decision for i in idx],
-            pred_domain=[preds[i].domain for i in idx],
-            gold_domain=[
-                rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
-                for i in idx
-            ],
-        )
-
-    out = block(list(range(len(rows))))
-    out["per_lang"] = {
-        lg: block([i for i, x in enumerate(langs) if x == lg]) for lg in ("ja", "en") if any(x == lg for x in langs)
-    }
+    out = decision_metrics(rows, preds)
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)
     out["throughput_rps"] = len(rows) / wall if wall > 0 else None
     out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
-    out["threshold_escalations"] = sum(1 for d in preds if d.reason == "threshold")
     out["model"] = rt.model_id
     out["head"] = rt.head_id
     return out

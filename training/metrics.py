@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
-from runtime.base import LABELS
+from runtime.base import LABELS, Decision
+from runtime.lang import detect_lang
 
 
 def safety_metrics(
@@ -50,3 +52,25 @@ def safety_metrics(
 
 def percentile(values: Sequence[float], q: float) -> float | None:
     return float(np.percentile(np.asarray(values), q)) if len(values) else None
+
+
+def decision_metrics(rows: Sequence[dict[str, Any]], decisions: Sequence[Decision]) -> dict[str, Any]:
+    """safety_metrics of served Decisions against labelled rows, overall and per language (ja/en),
+    plus how many verdicts the threshold turned into ESCALATE."""
+
+    def block(idx: list[int]) -> dict[str, Any]:
+        return safety_metrics(
+            [str(rows[i]["label"]) for i in idx],
+            [decisions[i].decision for i in idx],
+            pred_domain=[decisions[i].domain for i in idx],
+            gold_domain=[
+                rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
+                for i in idx
+            ],
+        )
+
+    out = block(list(range(len(rows))))
+    langs = [str(r.get("lang") or detect_lang(str(r["text"]))) for r in rows]
+    out["per_lang"] = {lg: block([i for i, x in enumerate(langs) if x == lg]) for lg in ("ja", "en") if lg in langs}
+    out["threshold_escalations"] = sum(1 for d in decisions if d.reason == "threshold")
+    return out

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.base import LABELS
 from runtime.gate import decide_from_probs
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
@@ -16,7 +17,7 @@ from runtime.models import HEADS_DIR
 from training.dataset import DATA_DIR, DATASET_FILE, build, read_jsonl, write_jsonl
 from training.features import StateSource, hidden_states
 from training.head_train import HeadConfig, expected_calibration_error, make_split, train_head
-from training.metrics import safety_metrics
+from training.metrics import decision_metrics
 
 HOLDOUT_FILE = DATA_DIR / "holdout" / "unseen.jsonl"
 
@@ -29,25 +30,9 @@ def head_metrics(head: SafetyHead, states: np.ndarray, rows: list[dict[str, Any]
         for i, r in enumerate(rows)
     ]
 
-    def block(idx: list[int]) -> dict[str, Any]:
-        return safety_metrics(
-            [str(rows[i]["label"]) for i in idx],
-            [decisions[i].decision for i in idx],
-            pred_domain=[decisions[i].domain for i in idx],
-            gold_domain=[
-                rows[i].get("domain") or (rows[i].get("category") if rows[i]["label"] == "ESCALATE" else None)
-                for i in idx
-            ],
-        )
-
-    out = block(list(range(len(rows))))
-    langs = [str(r.get("lang") or detect_lang(str(r["text"]))) for r in rows]
-    out["per_lang"] = {lg: block([i for i, x in enumerate(langs) if x == lg]) for lg in ("ja", "en") if lg in langs}
-    from runtime.base import LABELS
-
+    out = decision_metrics(rows, decisions)
     y = np.array([LABELS.index(str(r["label"])) for r in rows])
     out["ece"] = expected_calibration_error(pv, y)
-    out["threshold_escalations"] = sum(1 for d in decisions if d.reason == "threshold")
     return out
 
 

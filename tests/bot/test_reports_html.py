@@ -9,22 +9,11 @@ import pytest
 from bot.audit import AuditStore
 from bot.reports import build_report, render_html, week_range
 from tests.bot.test_reports import WEEK, fill
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.browser import ARGS, CHROMIUM, needs_chromium
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian chromium at /usr/bin/chromium")
+@needs_chromium
 async def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
 

@@ -11,27 +11,13 @@ import pytest
 
 from bot.app import build_app
 from bot.config import parse_config
+from tests.browser import ARGS, CHROMIUM, needs_chromium
 from tests.console_helpers import QUIET
 from tests.fakes import FakeRuntime
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = [
     pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian chromium at /usr/bin/chromium (apt-get install -y chromium)",
-    ),
+    needs_chromium,
 ]
 
 
@@ -79,13 +65,9 @@ def test_ask_escalate_approve_in_the_browser(tmp_path: Path) -> None:
                 page.fill("#text", "My manager keeps changing my salary <script>alert(1)</script>")
                 page.click("#send")
                 thread = page.locator(".thread").first
-                expect(thread.locator('.msg[data-user="so8t"]')).to_contain_text(
-                    "hr reviewers", timeout=15_000
-                )
+                expect(thread.locator('.msg[data-user="so8t"]')).to_contain_text("hr reviewers", timeout=15_000)
                 # the script tag is shown as text, never run
-                expect(thread.locator('.msg[data-user="alice"] .text')).to_contain_text(
-                    "<script>alert(1)</script>"
-                )
+                expect(thread.locator('.msg[data-user="alice"] .text')).to_contain_text("<script>alert(1)</script>")
                 assert page.locator("#messages script").count() == 0
 
                 page.click('#channels li[data-channel="hr-review"]')
@@ -93,9 +75,7 @@ def test_ask_escalate_approve_in_the_browser(tmp_path: Path) -> None:
                 expect(card).to_contain_text("salary", timeout=15_000)
                 page.click('#quick-users button[data-user="reviewer"]')
                 card.locator('button[data-action="approve"]').click()
-                expect(page.locator('.msg[data-kind="card"]').first).to_contain_text(
-                    "[resolved]", timeout=15_000
-                )
+                expect(page.locator('.msg[data-kind="card"]').first).to_contain_text("[resolved]", timeout=15_000)
 
                 page.click('#channels li[data-channel="general"]')
                 expect(page.locator(".thread").first).to_contain_text(
