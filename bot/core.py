@@ -56,24 +56,16 @@ class BotMetrics:
         )
     )
     opened: Counter = field(
-        default_factory=lambda: Counter(
-            "so8t_escalations_opened_total", "Escalations opened", ("domain", "kind")
-        )
+        default_factory=lambda: Counter("so8t_escalations_opened_total", "Escalations opened", ("domain", "kind"))
     )
     resolved: Counter = field(
-        default_factory=lambda: Counter(
-            "so8t_escalations_resolved_total", "Escalations resolved", ("domain", "action")
-        )
+        default_factory=lambda: Counter("so8t_escalations_resolved_total", "Escalations resolved", ("domain", "action"))
     )
     errors: Counter = field(
         default_factory=lambda: Counter("so8t_errors_total", "Failures handled (fail closed)", ("kind",))
     )
-    decide_s: Histogram = field(
-        default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency")
-    )
-    answer_s: Histogram = field(
-        default_factory=lambda: Histogram("so8t_answer_seconds", "Answer generation latency")
-    )
+    decide_s: Histogram = field(default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency"))
+    answer_s: Histogram = field(default_factory=lambda: Histogram("so8t_answer_seconds", "Answer generation latency"))
     handle_s: Histogram = field(
         default_factory=lambda: Histogram("so8t_handle_seconds", "Received to finished, per message")
     )
@@ -125,12 +117,8 @@ class Bot:
             m.handle_s,
         ):
             m.registry.add(item)
-        m.registry.add(
-            Gauge("so8t_queue_depth", "Requests waiting for the model", lambda: {(): len(self.queue)})
-        )
-        m.registry.add(
-            Gauge("so8t_inflight", "Events received and not finished", lambda: {(): self._inflight})
-        )
+        m.registry.add(Gauge("so8t_queue_depth", "Requests waiting for the model", lambda: {(): len(self.queue)}))
+        m.registry.add(Gauge("so8t_inflight", "Events received and not finished", lambda: {(): self._inflight}))
         m.registry.add(
             Gauge(
                 "so8t_escalations_open",
@@ -445,9 +433,7 @@ class Bot:
         text = self.replies.render(
             name, esc.lang, domain=esc.domain, esc_id=esc.id, deadline=format_deadline(esc.deadline)
         )
-        await adapter.reply(
-            msg.channel, msg.thread, text, key=notice_key or f"reply:{msg.event_id}", kind="notice"
-        )
+        await adapter.reply(msg.channel, msg.thread, text, key=notice_key or f"reply:{msg.event_id}", kind="notice")
         return esc
 
     async def _post_card(self, esc: Escalation) -> None:
@@ -503,7 +489,7 @@ class Bot:
                 )
             else:
                 esc_id = int(ev.value) if ev.value.isdigit() else -1
-                result = await self._resolve(ev.platform, ev.user, esc_id, ev.action, ev.text, ev.event_id)
+                result = await self._resolve(ev.platform, ev.user, esc_id, ev.action, ev.text, ev.event_id, ev.roles)
         except StoreError as exc:
             log.error("action %s failed: %s", ev.event_id, exc)
             self.metrics.errors.inc("store")
@@ -527,9 +513,9 @@ class Bot:
         self._finish(ev.platform, ev.event_id, state)
 
     async def _resolve(
-        self, platform: str, user: str, esc_id: int, action: str, text: str, event_id: str
+        self, platform: str, user: str, esc_id: int, action: str, text: str, event_id: str, roles: tuple[str, ...] = ()
     ) -> ActionResult:
-        outcome = self.escalations.resolve(esc_id, action, platform, user, text, event_id)
+        outcome = self.escalations.resolve(esc_id, action, platform, user, text, event_id, roles)
         esc = outcome.escalation
         lang = esc.lang if esc else "en"
         if outcome.status == "not_found":
@@ -570,9 +556,7 @@ class Bot:
         await adapter.reply(esc.channel, esc.thread, body, key=f"resolution:{esc.id}", kind="answer")
         if esc.card_ref and esc.card_channel:
             action_word = {"approve": "approved", "decline": "declined", "answer": "answered"}[res.action]
-            card = self.replies.render(
-                "card_resolved", esc.lang, esc=esc, action=action_word, reviewer=res.reviewer
-            )
+            card = self.replies.render("card_resolved", esc.lang, esc=esc, action=action_word, reviewer=res.reviewer)
             await adapter.update(esc.card_channel, esc.card_ref, card, buttons=())
         self.store.drop_request_text(esc.id)
 
@@ -602,9 +586,7 @@ class Bot:
             or row["platform"] != platform
             or (row["user"] != user and not self.settings.roles.is_admin(platform, user))
         ):
-            return ActionResult(
-                False, self.replies.render("appeal_invalid", lang, decision_id=decision_id), 400
-            )
+            return ActionResult(False, self.replies.render("appeal_invalid", lang, decision_id=decision_id), 400)
         assert decision_id is not None
         decision = Decision(
             decision="REFUSE",
@@ -615,9 +597,7 @@ class Bot:
             human_required=True,
             lang=lang,
         )
-        asker = Message(
-            platform, row["channel"], row["thread"], row["user"], row["text_masked"] or "", event_id
-        )
+        asker = Message(platform, row["channel"], row["thread"], row["user"], row["text_masked"] or "", event_id)
         esc = await self._escalate(
             "appeal",
             decision_id,
@@ -647,13 +627,13 @@ class Bot:
             elif isinstance(cmd, commands.Status):
                 text = self.replies.render("status", lang, **self.status())
             elif isinstance(cmd, commands.Report):
-                if not self.settings.roles.is_admin(msg.platform, msg.user):
+                if not self.settings.roles.is_admin(msg.platform, msg.user, msg.roles):
                     text = self.replies.render("not_admin", lang, command="report")
                 else:
                     text = self._report(cmd)
             elif isinstance(cmd, commands.Resolve):
                 result = await self._resolve(
-                    msg.platform, msg.user, cmd.escalation_id, cmd.action, cmd.text, msg.event_id
+                    msg.platform, msg.user, cmd.escalation_id, cmd.action, cmd.text, msg.event_id, msg.roles
                 )
                 followup = result.extra.pop("followup", None)
                 text = result.message

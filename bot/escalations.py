@@ -73,18 +73,25 @@ class Escalations:
             decision_id, kind, domain, base, request_text, now, now + self.settings.deadline_for(domain)
         )
 
-    def may_resolve(self, platform: str, user: str, esc: Escalation) -> bool:
-        return self.roles.is_reviewer(platform, user, esc.domain)
+    def may_resolve(self, platform: str, user: str, esc: Escalation, roles: tuple[str, ...] = ()) -> bool:
+        return self.roles.is_reviewer(platform, user, esc.domain, roles)
 
     def resolve(
-        self, esc_id: int, action: str, platform: str, reviewer: str, text: str, event_id: str
+        self,
+        esc_id: int,
+        action: str,
+        platform: str,
+        reviewer: str,
+        text: str,
+        event_id: str,
+        roles: tuple[str, ...] = (),
     ) -> ResolveOutcome:
         if action not in RESOLVE_ACTIONS:
             return ResolveOutcome("bad_action")
         esc = self.store.get_escalation(esc_id)
         if esc is None:
             return ResolveOutcome("not_found")
-        if not self.may_resolve(platform, reviewer, esc):
+        if not self.may_resolve(platform, reviewer, esc, roles):
             return ResolveOutcome("forbidden", esc)
         if esc.status == "resolved" and (esc.resolution is None or esc.resolution.event_id != event_id):
             return ResolveOutcome("already", esc)

@@ -34,13 +34,16 @@ class Message:
     event_id: str  # the platform's delivery id: dedupe key together with platform
     message_id: str = ""  # the platform's id of this message (excluded from its own context)
     ts: float = 0.0
+    roles: tuple[str, ...] = ()  # the platform's role ids of the user (Discord), for roles by role id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Message:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["roles"] = tuple(fields.get("roles") or ())
+        return cls(**fields)
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,16 @@ class ActionEvent:
     message_id: str = ""  # the message whose button was clicked
     text: str = ""  # the reviewer's text (answer / reason)
     ts: float = 0.0
+    roles: tuple[str, ...] = ()  # the platform's role ids of the user (Discord), for roles by role id
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ActionEvent:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["roles"] = tuple(fields.get("roles") or ())
+        return cls(**fields)
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,7 @@ def _number(
     if key not in section or section[key] is None:
         return int(default) if integer else float(default)
     value = section[key]
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or (integer and not isinstance(value, int))
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
         raise ConfigError(f"config: key '{where}.{key}' must be {kind}, got {value!r}")
     if not lo <= value <= hi:
@@ -75,18 +71,19 @@ class RoleSettings:
     admins: tuple[str, ...] = ()
     reviewers: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
-    def is_admin(self, platform: str, user: str) -> bool:
-        return _member(self.admins, platform, user)
+    def is_admin(self, platform: str, user: str, roles: tuple[str, ...] = ()) -> bool:
+        return _member(self.admins, platform, user, roles)
 
-    def is_reviewer(self, platform: str, user: str, domain: str) -> bool:
-        return self.is_admin(platform, user) or _member(self.reviewers.get(domain, ()), platform, user)
+    def is_reviewer(self, platform: str, user: str, domain: str, roles: tuple[str, ...] = ()) -> bool:
+        return self.is_admin(platform, user, roles) or _member(self.reviewers.get(domain, ()), platform, user, roles)
 
-    def reviewer_domains(self, platform: str, user: str) -> tuple[str, ...]:
-        return tuple(d for d in ESCALATE_DOMAINS if self.is_reviewer(platform, user, d))
+    def reviewer_domains(self, platform: str, user: str, roles: tuple[str, ...] = ()) -> tuple[str, ...]:
+        return tuple(d for d in ESCALATE_DOMAINS if self.is_reviewer(platform, user, d, roles))
 
 
-def _member(names: tuple[str, ...], platform: str, user: str) -> bool:
-    return user in names or f"{platform}:{user}" in names
+def _member(names: tuple[str, ...], platform: str, user: str, roles: tuple[str, ...] = ()) -> bool:
+    """By user (`name` or `platform:name`) or by one of the user's platform roles (`platform:role:id`)."""
+    return user in names or f"{platform}:{user}" in names or any(f"{platform}:role:{r}" in names for r in roles)
 
 
 @dataclass(frozen=True)
@@ -164,9 +161,7 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
         queue=QueueSettings(
             max_total=_number(queue, "max_total", "policy.queue", 200, 1, 1_000_000, integer=True),
             max_per_user=_number(queue, "max_per_user", "policy.queue", 20, 1, 1_000_000, integer=True),
-            busy_notice_after=_number(
-                queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True
-            ),
+            busy_notice_after=_number(queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True),
         ),
     )
 
@@ -185,27 +180,19 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     roles = RoleSettings(admins=_str_list(rol.get("admins"), "roles.admins"), reviewers=reviewers)
 
     esc = config.section("escalation")
-    _check(
-        esc, "escalation", {"channels", "deadlines", "default_deadline", "check_interval", "fallback_domain"}
-    )
+    _check(esc, "escalation", {"channels", "deadlines", "default_deadline", "check_interval", "fallback_domain"})
     channels_raw = esc.get("channels") or {}
     if not isinstance(channels_raw, dict):
-        raise ConfigError(
-            "config: key 'escalation.channels' must be a mapping of platform -> domain -> channel"
-        )
+        raise ConfigError("config: key 'escalation.channels' must be a mapping of platform -> domain -> channel")
     channels: dict[str, dict[str, str]] = {}
     for platform, mapping in channels_raw.items():
         if not isinstance(mapping, dict):
-            raise ConfigError(
-                f"config: key 'escalation.channels.{platform}' must be a mapping of domain -> channel"
-            )
+            raise ConfigError(f"config: key 'escalation.channels.{platform}' must be a mapping of domain -> channel")
         for domain, channel in mapping.items():
             if domain not in ESCALATE_DOMAINS:
                 raise ConfigError(f"config: unknown domain 'escalation.channels.{platform}.{domain}'")
             if not isinstance(channel, str) or not channel:
-                raise ConfigError(
-                    f"config: key 'escalation.channels.{platform}.{domain}' must be a channel name"
-                )
+                raise ConfigError(f"config: key 'escalation.channels.{platform}.{domain}' must be a channel name")
         channels[str(platform)] = {str(d): str(c) for d, c in mapping.items()}
     deadlines_raw = esc.get("deadlines") or {}
     if not isinstance(deadlines_raw, dict):
@@ -217,15 +204,11 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
         deadlines[domain] = _duration(value, f"escalation.deadlines.{domain}")
     fallback = esc.get("fallback_domain", "compliance")
     if fallback not in ESCALATE_DOMAINS:
-        raise ConfigError(
-            f"config: key 'escalation.fallback_domain' must be one of {', '.join(ESCALATE_DOMAINS)}"
-        )
+        raise ConfigError(f"config: key 'escalation.fallback_domain' must be one of {', '.join(ESCALATE_DOMAINS)}")
     escalation = EscalationSettings(
         channels=channels,
         deadlines_s=deadlines,
-        default_deadline_s=_duration(
-            esc.get("default_deadline", DEFAULT_DEADLINE_S), "escalation.default_deadline"
-        ),
+        default_deadline_s=_duration(esc.get("default_deadline", DEFAULT_DEADLINE_S), "escalation.default_deadline"),
         check_interval_s=_duration(esc.get("check_interval", 60), "escalation.check_interval"),
         fallback_domain=fallback,
     )

@@ -360,12 +360,9 @@ class DiscordAdapter:
         return raw
 
     def _with_roles(self, ev: ActionEvent, payload: dict[str, Any]) -> ActionEvent:
-        """Role ids travel with the event once bot.events carries them (roles by role id in config)."""
+        """The clicker's role ids travel with the event (roles by role id in config: discord:role:ID)."""
         roles = translate.member_roles(payload)
-        if roles and "roles" in ActionEvent.__dataclass_fields__:
-            extra: dict[str, Any] = {"roles": roles}
-            return dataclasses.replace(ev, **extra)
-        return ev
+        return dataclasses.replace(ev, roles=roles) if roles else ev
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
         if action in ("answer", "decline"):

@@ -218,7 +218,15 @@ def command_from_interaction(d: dict[str, Any]) -> Message | None:
     user, iid = interaction_user(d), _str(d, "id")
     channel = _str(d, "channel_id") or _str(d.get("channel") or {}, "id")
     return Message(
-        PLATFORM, channel, slash_thread(user, sub, iid), user, text, f"i:{iid}", "", snowflake_time(iid)
+        PLATFORM,
+        channel,
+        slash_thread(user, sub, iid),
+        user,
+        text,
+        f"i:{iid}",
+        "",
+        snowflake_time(iid),
+        roles=member_roles(d),
     )
 
 

@@ -80,3 +80,15 @@ def test_bad_values_name_the_key(data: dict[str, object], needle: str) -> None:
     with pytest.raises(ConfigError) as err:
         load_settings(parse_config(data))
     assert needle in str(err.value) and "\n" not in str(err.value)
+
+
+def test_roles_by_platform_role_id() -> None:
+    from bot.settings import RoleSettings
+
+    roles = RoleSettings(admins=("discord:role:900",), reviewers={"hr": ("discord:role:901",)})
+    assert roles.is_admin("discord", "123", ("900",))
+    assert not roles.is_admin("discord", "123", ("901",))
+    assert roles.is_reviewer("discord", "123", "hr", ("901",))
+    assert not roles.is_reviewer("discord", "123", "legal", ("901",))
+    assert not roles.is_reviewer("slack", "123", "hr", ("901",))  # a role id is per platform
+    assert roles.reviewer_domains("discord", "5", ("900",)) == ("legal", "medical", "hr", "privacy", "compliance")

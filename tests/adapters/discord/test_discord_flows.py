@@ -9,8 +9,10 @@ from tests.adapters.discord.harness import (
     ADMIN,
     ALICE,
     BOB,
+    CONFIG,
     GENERAL,
     HR,
+    HR_ROLE,
     REVIEWER,
     DiscordHarness,
     button_click,
@@ -123,8 +125,10 @@ async def test_answer_button_opens_a_modal_whose_text_reaches_the_asker(tmp_path
         await h.fake.wait_for(lambda: h.fake.interaction_responses)
         modal = h.fake.interaction_responses[-1]
         assert modal["type"] == 9 and modal["data"]["custom_id"] == f"so8t-modal:answer:{esc}"
-        h.discord.feed("INTERACTION_CREATE", modal_submit(f"so8t-modal:answer:{esc}", REVIEWER,
-                                                          "Yes, file the form by Friday.", card))
+        h.discord.feed(
+            "INTERACTION_CREATE",
+            modal_submit(f"so8t-modal:answer:{esc}", REVIEWER, "Yes, file the form by Friday.", card),
+        )
         await h.fake.wait_for(lambda: len(h.fake.interaction_responses) >= 2)
         await h.idle()
         texts = h.texts(d["id"])
@@ -160,8 +164,11 @@ async def test_slash_resolve_by_reviewer_answers_in_the_thread(tmp_path: Path) -
         d = await h.say("My manager cut my salary")
         await h.idle()
         _, esc = _card(h)
-        opts = [{"name": "case", "type": 4, "value": int(esc)}, {"name": "action", "type": 3, "value": "decline"},
-                {"name": "text", "type": 3, "value": "not an HR matter"}]
+        opts = [
+            {"name": "case", "type": 4, "value": int(esc)},
+            {"name": "action", "type": 3, "value": "decline"},
+            {"name": "text", "type": 3, "value": "not an HR matter"},
+        ]
         h.discord.feed("INTERACTION_CREATE", command("resolve", BOB, opts))
         await h.fake.wait_for(lambda: h.fake.followups)
         assert "reviewer" in h.fake.followups[-1]["content"]
@@ -180,3 +187,18 @@ async def test_the_same_message_delivered_twice_is_answered_once(tmp_path: Path)
         await h.idle()
         assert h.texts(d["id"]) == ["Answer: hello twice"]
         assert FakeDiscord.BOT_ID not in h.runtime.calls[0][1]
+
+
+async def test_a_reviewer_by_role_id_can_resolve_and_others_with_that_role_elsewhere_cannot(tmp_path: Path) -> None:
+    config = {**CONFIG, "roles": {"admins": [], "reviewers": {"hr": [f"discord:role:{HR_ROLE}"]}}}
+    async with discord_harness(tmp_path, config) as h:
+        d = await h.say("My manager cut my salary without notice")
+        await h.idle()
+        card, esc = _card(h)
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:approve:{esc}", BOB, card, roles=["999"]))
+        await h.fake.wait_for(lambda: len(h.fake.followups) >= 1)
+        assert h.app.store.get_escalation(int(esc)).status == "open"  # type: ignore[union-attr]
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:approve:{esc}", BOB, card, roles=[HR_ROLE]))
+        await h.fake.wait_for(lambda: h.app.store.get_escalation(int(esc)).status == "resolved")  # type: ignore[union-attr]
+        await h.idle()
+        assert len(h.texts(d["id"])) == 2
