@@ -20,7 +20,7 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
-	$(BIN)/pip install -e '.[dev,train]'
+	$(BIN)/pip install -e '.[dev,train,slack,discord]'
 	touch $@
 
 install: $(VENV)/.installed
