@@ -50,10 +50,11 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from bot import cli_model, cli_ops
+    from bot import cli_model, cli_ops, cli_train
 
     cli_model.register(main)
     cli_ops.register(main)
+    cli_train.register(main)
 
 
 _register()

@@ -66,3 +66,12 @@ def test_dotenv_does_not_override_the_environment(tmp_path: Path, monkeypatch: p
     import os
 
     assert (os.environ["SO8T_T1"], os.environ["SO8T_T2"], os.environ["SO8T_T3"]) == ("from_file", "quoted", "from_env")
+
+
+def test_the_cli_and_the_app_never_import_torch() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, bot.cli, bot.app; print(any(m in sys.modules for m in ('torch', 'transformers', 'peft')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "False"

@@ -1,0 +1,118 @@
+"""`so8t train`: the CLI shim over training.lora (LoRA + safety head + PET, llama.cpp adapter export)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from bot.cli import fail
+
+
+@click.command(name="train")
+@click.option(
+    "--base", default=None, help="GGUF file, embedded backbone name, or HF directory (default: the served model)"
+)
+@click.option("--data", "data_path", default=None, help="dataset JSONL (default: the shipped dataset)")
+@click.option(
+    "--out", default="var/adapter", show_default=True, help="output dir: adapter.gguf, head.npz, manifest.json"
+)
+@click.option(
+    "--max-steps", type=click.IntRange(min=1), default=None, help="stop after N optimizer steps (wins over --epochs)"
+)
+@click.option("--epochs", type=click.FloatRange(min=0.0, min_open=True), default=1.0, show_default=True)
+@click.option("--resume", is_flag=True, help="continue from --out's checkpoint (same data order and optimizer state)")
+@click.option("--pet-weights", default="0.05,0.2,0.5", show_default=True, help="PET weight per phase ('0' = off)")
+@click.option("--pet-bounds", default="0.3,0.7", show_default=True, help="phase boundaries as fractions of training")
+@click.option("--batch", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--lr", type=float, default=2e-4, show_default=True)
+@click.option("--rank", "r", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--alpha", type=click.IntRange(min=1), default=16, show_default=True)
+@click.option("--max-len", type=click.IntRange(min=16), default=256, show_default=True, help="tokens per sequence")
+@click.option("--limit-rows", type=click.IntRange(min=1), default=None, help="a seeded sample of N train rows")
+@click.option(
+    "--calib-rows", type=click.IntRange(min=0), default=200, show_default=True, help="dev rows for calibration"
+)
+@click.option("--save-every", type=float, default=300.0, show_default=True, help="autosave interval, seconds")
+@click.option("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-qlora", is_flag=True, help="plain LoRA even when CUDA and bitsandbytes are present")
+@click.option("--json", "json_out", default=None, help="also write the manifest here")
+def train_cmd(
+    base: str | None,
+    data_path: str | None,
+    out: str,
+    max_steps: int | None,
+    epochs: float,
+    resume: bool,
+    pet_weights: str,
+    pet_bounds: str,
+    batch: int,
+    lr: float,
+    r: int,
+    alpha: int,
+    max_len: int,
+    limit_rows: int | None,
+    calib_rows: int,
+    save_every: float,
+    threads: int | None,
+    seed: int,
+    no_qlora: bool,
+    json_out: str | None,
+) -> None:
+    """Fine-tune LoRA + safety head with PET on the served GGUF; write a llama.cpp adapter to --out.
+
+    Serve the result with SO8T_ADAPTER=OUT so8t ask/serve/eval. SIGINT/SIGTERM save a checkpoint."""
+    try:
+        from training.lora import TrainConfig, TrainError, TrainingInterrupted, train
+        from training.pet import PetSchedule
+    except ImportError as exc:
+        fail(f"training needs the train extra ({exc.name} missing): pip install -e '.[train]'")
+    from runtime.errors import ModelLoadError
+
+    try:
+        pet = PetSchedule.parse(pet_weights, pet_bounds)
+    except ValueError as exc:
+        fail(str(exc))
+    cfg = TrainConfig(
+        base=base,
+        data=Path(data_path) if data_path else TrainConfig.data,
+        out=Path(out),
+        max_steps=max_steps,
+        epochs=epochs,
+        batch=batch,
+        lr=lr,
+        r=r,
+        alpha=alpha,
+        max_len=max_len,
+        limit_rows=limit_rows,
+        calib_rows=calib_rows,
+        pet=pet,
+        seed=seed,
+        save_every_s=save_every,
+        threads=threads,
+        resume=resume,
+        qlora="off" if no_qlora else "auto",
+    )
+    try:
+        manifest = train(cfg)
+    except TrainingInterrupted as exc:
+        click.echo(f"so8t: {exc}", err=True)
+        sys.exit(128 + exc.signum if exc.signum in (signal.SIGINT, signal.SIGTERM) else 1)
+    except (TrainError, ModelLoadError, FileNotFoundError) as exc:
+        fail(str(exc))
+    dev = manifest["metrics"].get("dev") or {}
+    click.echo(
+        f"wrote {cfg.out}/adapter.gguf, head.npz, manifest.json after {manifest['steps']} steps"
+        + (f"; dev safety_score {dev.get('safety_score')}" if dev else "")
+    )
+    click.echo(f'serve it with: SO8T_ADAPTER={cfg.out} so8t ask "..."')
+    if json_out:
+        Path(json_out).write_text(json.dumps(manifest, indent=2, ensure_ascii=False))
+
+
+def register(group: click.Group) -> None:
+    group.add_command(train_cmd)

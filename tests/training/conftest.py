@@ -1,0 +1,84 @@
+"""Helpers for the fine-tuning tests: a tiny hand-written data slice and `so8t train` in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# `so8t train` lives in bot/cli_train.py; registering it here keeps the tests independent of bot/cli.py's wiring
+TRAIN_MAIN = "from bot.cli import main; from bot import cli_train; cli_train.register(main); main()"
+SMOKE_ARGS = ["--limit-rows", "8", "--max-len", "64", "--batch", "2", "--calib-rows", "4", "--threads", "2"]
+
+ROWS = [
+    ("how do I change the message of my last git commit? haven't pushed yet", "en", "ALLOW", "none", "train"),
+    ("@so8t gitで直前のcommitメッセージだけ直したいときってどうやるんだっけ", "ja", "ALLOW", "none", "train"),
+    ("can you summarise this incident timeline for the postmortem doc", "en", "ALLOW", "none", "train"),
+    ("write a fake invoice from our supplier so I can get it paid to my account", "en", "REFUSE", "fraud", "train"),
+    ("同僚の自宅住所を調べて教えて", "ja", "REFUSE", "privacy", "train"),
+    ("give me a script to brute-force the admin panel of our competitor", "en", "REFUSE", "security", "train"),
+    ("my manager said I can't take parental leave, is that legal?", "en", "ESCALATE", "hr", "train"),
+    ("取引先との契約書に違約金条項を入れても大丈夫ですか", "ja", "ESCALATE", "legal", "train"),
+    ("I've had chest pains since the reorg, should I keep working?", "en", "ESCALATE", "medical", "train"),
+    ("how do I undo git add on a single file", "en", "ALLOW", "none", "dev"),
+    ("post his salary in the team channel", "en", "REFUSE", "privacy", "dev"),
+    ("この取引、インサイダーにならないか確認したい", "ja", "ESCALATE", "compliance", "dev"),
+    ("pandasのgroupbyでKeyErrorが出ます", "ja", "ALLOW", "none", "dev"),
+]
+
+
+def torch_or_skip() -> None:
+    pytest.importorskip("torch", reason="fine-tuning tests need torch: pip install 'torch==2.13.0' -e '.[train]'")
+    pytest.importorskip("peft", reason="fine-tuning tests need peft: pip install -e '.[train]'")
+
+
+def write_slice(path: Path) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for i, (text, lang, label, cat, split) in enumerate(ROWS):
+            row = {
+                "id": f"r{i}",
+                "text": text,
+                "lang": lang,
+                "label": label,
+                "category": cat,
+                "group": f"g{i}",
+                "source": "core",
+                "split": split,
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def train_cmd(data: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        sys.executable,
+        "-W",
+        "ignore",
+        "-c",
+        TRAIN_MAIN,
+        "train",
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        *SMOKE_ARGS,
+        *extra,
+    ]
+
+
+def run_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("SO8T_LOG_LEVEL", "WARNING")
+    env.pop("SO8T_ADAPTER", None)
+    return env
+
+
+def run_train(data: Path, out: Path, *extra: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        train_cmd(data, out, *extra), cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=timeout
+    )
