@@ -13,15 +13,17 @@ import click
 from bot.cli import CliState, fail
 
 if TYPE_CHECKING:
-    from runtime.llama import LlamaRuntime
+    pass
 
 
-def _runtime(state: CliState, *, with_head: bool = True) -> LlamaRuntime:
+def _runtime(state: CliState, *, with_head: bool = True) -> Any:
+    """The served runtime (a HybridRuntime when model.answer_model is set); backbone only for train-head."""
     from runtime.errors import RuntimeLoadError
     from runtime.llama import LlamaRuntime
+    from runtime.loader import load_runtime
 
     try:
-        return LlamaRuntime(state.config.model, with_head=with_head)
+        return load_runtime(state.config.model) if with_head else LlamaRuntime(state.config.model, with_head=False)
     except RuntimeLoadError as exc:
         fail(str(exc))
     raise AssertionError("unreachable")
@@ -33,7 +35,7 @@ def _check_text(text: str) -> str:
     return text
 
 
-def _print_decision(rt: LlamaRuntime, text: str, as_json: bool) -> None:
+def _print_decision(rt: Any, text: str, as_json: bool) -> None:
     t0 = time.perf_counter()
     d = rt.decide((), text)
     answer: str | None = None
@@ -91,7 +93,7 @@ def ask(state: CliState, text: tuple[str, ...], as_json: bool) -> None:
 def chat(state: CliState) -> None:
     """Interactive terminal: each line typed gets its verdict, rationale and, for ALLOW, the answer."""
     rt = _runtime(state)
-    click.echo(f"SO8T on {rt.name} (head {rt.head_id}). Type a request; Ctrl-D to quit.")
+    click.echo(f"SO8T on {rt.model_id} (head {rt.head_id}). Type a request; Ctrl-D to quit.")
     while True:
         try:
             line = input("> " if sys.stdin.isatty() else "")
@@ -383,11 +385,11 @@ def bench(
 
         from bot.loadbench import run_load
         from runtime.errors import RuntimeLoadError
-        from runtime.llama import LlamaRuntime
+        from runtime.loader import load_runtime
 
         settings = dataclasses.replace(state.config.model, max_answer_tokens=answer_tokens)
         try:
-            rt_load = LlamaRuntime(settings)
+            rt_load = load_runtime(settings)
         except RuntimeLoadError as exc:
             fail(str(exc))
         res = run_load(state.config, load_n, rt_load)

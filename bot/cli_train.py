@@ -14,7 +14,9 @@ from bot.cli import fail
 
 @click.command(name="train")
 @click.option(
-    "--base", default=None, help="GGUF file, embedded backbone name, or HF directory (default: the served model)"
+    "--base",
+    default=None,
+    help="GGUF file, embedded backbone name, or HF directory (default: smollm2, the embedded instruct model)",
 )
 @click.option("--data", "data_path", default=None, help="dataset JSONL (default: the shipped dataset)")
 @click.option(

@@ -80,11 +80,11 @@ def parse_config(data: Any, source: str = "config") -> Config:
     model = data.get("model") or {}
     if not isinstance(model, dict):
         raise ConfigError(f"{source}: key 'model' must be a mapping (path, adapter, threads, n_ctx)")
-    known = {"path", "adapter", "head", "threads", "n_ctx", "max_answer_tokens", "temperature", "seed"}
+    known = {"path", "answer_model", "adapter", "head", "threads", "n_ctx", "max_answer_tokens", "temperature", "seed"}
     for key in model:
         if key not in known:
             raise ConfigError(f"{source}: unknown key 'model.{key}' (known: {', '.join(sorted(known))})")
-    for key in ("path", "adapter", "head"):
+    for key in ("path", "answer_model", "adapter", "head"):
         if model.get(key) is not None:
             if not isinstance(model[key], str):
                 raise ConfigError(f"{source}: key 'model.{key}' must be a file path string")
@@ -100,7 +100,12 @@ def parse_config(data: Any, source: str = "config") -> Config:
     if "seed" in model:
         kwargs["seed"] = _num(model, "seed", f"{source}: model", int, 0, 2**31 - 1)
     # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD)
-    for env, key in (("SO8T_MODEL", "path"), ("SO8T_ADAPTER", "adapter"), ("SO8T_HEAD", "head")):
+    for env, key in (
+        ("SO8T_MODEL", "path"),
+        ("SO8T_ANSWER_MODEL", "answer_model"),
+        ("SO8T_ADAPTER", "adapter"),
+        ("SO8T_HEAD", "head"),
+    ):
         if os.environ.get(env):
             kwargs[key] = os.environ[env]
     return Config(model=ModelSettings(**kwargs), source=source, raw=data)

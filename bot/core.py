@@ -675,6 +675,17 @@ class Bot:
         return render_markdown(report)
 
     # ------------------------------------------------------------------ operations
+    def _licences(self) -> str:
+        """The model licences, for `/so8t status` (Gemma is under the Gemma Terms, not Apache-2.0)."""
+        try:
+            info = self.runtime.info()
+        except Exception:  # noqa: BLE001 - status must answer even when the runtime cannot
+            return ""
+        parts = [str(info.get("licence") or "")]
+        if info.get("answer_licence") and info.get("answer_licence") != info.get("licence"):
+            parts.append(f"answers: {info['answer_licence']}")
+        return " · ".join(p for p in parts if p)
+
     def status(self) -> dict[str, Any]:
         try:
             open_by_domain = self.store.escalation_counts()
@@ -683,6 +694,7 @@ class Bot:
         return {
             "model_id": getattr(self.runtime, "model_id", ""),
             "head_id": getattr(self.runtime, "head_id", ""),
+            "licence": self._licences(),
             "queue": len(self.queue),
             "busy": self.model.busy,
             "open_total": sum(open_by_domain.values()),

@@ -5,6 +5,8 @@ verdict_overhead_ratio: decide() (tokenize + prompt eval + hidden-state read + h
 answer_overhead_ratio: decide() + answer() end to end vs raw `create_chat_completion` with the same
     messages and max_tokens, both greedy from an empty cache.
 prefix_cache_speedup: decide() from an empty cache vs with the system prefix cached.
+For a HybridRuntime the verdict figures are the safety model's and the raw answer side is the answer
+model's own create_chat_completion, so answer_overhead_ratio shows what the hybrid's second model costs.
 Runs interleave raw and ours per prompt and take medians, so drift hits both sides alike.
 """
 
@@ -31,14 +33,17 @@ def _med(xs: list[float]) -> float:
 
 
 def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
-    llm = rt.llm
+    safety = getattr(rt, "safety", rt)
+    answerer = getattr(rt, "answerer", rt)
+    llm, answer_llm = safety.llm, answerer.llm
     raw_eval, ours_decide, warm_decide = [], [], []
     raw_answer, ours_answer = [], []
     raw_tokens, ours_tokens = 0, 0
     per_prompt: list[dict[str, Any]] = []
     rt.decide((), "warm-up")  # page the weights in for both sides
+    list(rt.answer((), "warm-up", max_tokens=2))
     for prompt in BENCH_PROMPTS:
-        tokens = rt.tokens_for((), prompt)
+        tokens = safety.tokens_for((), prompt)
         r_e, o_d, w_d, r_a, o_a = [], [], [], [], []
         for _ in range(repeat):
             llm.reset()
@@ -57,19 +62,21 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
             w_d.append(time.perf_counter() - t)
 
             llm.reset()
+            answer_llm.reset()
             t = time.perf_counter()
-            out = llm.create_chat_completion(
+            out = answer_llm.create_chat_completion(
                 messages=build_messages((), prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, seed=0
             )
             r_a.append(time.perf_counter() - t)
             raw_n = int(out["usage"]["completion_tokens"])
 
             llm.reset()
+            answer_llm.reset()
             t = time.perf_counter()
             d = rt.decide((), prompt)
             pieces = list(rt.answer((), prompt, max_tokens=max_tokens))
             o_a.append(time.perf_counter() - t)
-            ours_n = len(llm.tokenize("".join(pieces).encode(), add_bos=False, special=False))
+            ours_n = len(answer_llm.tokenize("".join(pieces).encode(), add_bos=False, special=False))
         raw_tokens += raw_n
         ours_tokens += ours_n
         raw_eval.append(_med(r_e))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runtime.base import Runtime
+from runtime.models import ANSWER_BACKBONE, backbone_for
 from runtime.settings import ModelSettings
 
 
@@ -10,4 +11,16 @@ def load_runtime(settings: ModelSettings) -> Runtime:
     """Load the llama.cpp runtime; raises runtime.errors.RuntimeLoadError (one-line message) on bad files."""
     from runtime.llama import LlamaRuntime
 
-    return LlamaRuntime(settings)
+    safety = LlamaRuntime(settings)
+    answer_model = settings.answer_model
+    if answer_model is None:  # automatic: a base model cannot follow a chat turn
+        backbone = backbone_for(safety.path)
+        answer_model = ANSWER_BACKBONE.name if backbone is not None and backbone.kind == "base" else "self"
+    if answer_model == "self":
+        return safety
+    from dataclasses import replace
+
+    from runtime.hybrid import HybridRuntime
+
+    answer_settings = replace(settings, path=answer_model, adapter=None, head=None, answer_model="self")
+    return HybridRuntime(safety, LlamaRuntime(answer_settings, with_head=False))

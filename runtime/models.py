@@ -71,7 +71,10 @@ GEMMA3 = Backbone(
     aliases=("gemma", "gemma3"),
 )
 BACKBONES: tuple[Backbone, ...] = (SMOLLM2, GEMMA3)
-DEFAULT_BACKBONE = SMOLLM2
+# Chosen by measured per-language safety (README "Backbones"): Gemma decides; being a base model,
+# its ALLOW answers are written by ANSWER_BACKBONE unless model.answer_model says otherwise.
+DEFAULT_BACKBONE = GEMMA3
+ANSWER_BACKBONE = SMOLLM2
 
 
 def resolve_model_path(path: str | None) -> Path:

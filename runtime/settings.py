@@ -9,6 +9,9 @@ from typing import Literal
 @dataclass(frozen=True)
 class ModelSettings:
     path: str | None = None  # GGUF file; None = the embedded default backbone
+    # hybrid: a second GGUF (file or backbone name) writes ALLOW answers; None = automatic (a base
+    # backbone gets the embedded instruct model, an instruct backbone answers itself); "self" = never
+    answer_model: str | None = None
     adapter: str | None = None  # LoRA adapter directory (adapter.gguf + head + manifest)
     head: str | None = None  # safety head file; None = the shipped head for the backbone
     threads: int | None = None  # None = physical cores

@@ -12,10 +12,10 @@ from runtime.settings import ModelSettings
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="session")
-def real_runtime() -> Iterator[object]:
-    """The real llama.cpp runtime on the embedded SmolLM2 GGUF with the shipped head."""
+@pytest.fixture(scope="session", params=["gemma3-270m", "smollm2"])
+def real_runtime(request: pytest.FixtureRequest) -> Iterator[object]:
+    """The real llama.cpp runtime on each embedded backbone with its shipped head."""
     from runtime.llama import LlamaRuntime
 
-    rt = LlamaRuntime(ModelSettings(threads=2))
+    rt = LlamaRuntime(ModelSettings(path=request.param, threads=2))
     yield rt

@@ -10,18 +10,21 @@ from click.testing import CliRunner
 
 from bot.cli import main
 from runtime.errors import HeadError, ModelLoadError
-from runtime.models import DEFAULT_BACKBONE, GEMMA3, backbone_by_name, resolve_model_path
+from runtime.models import DEFAULT_BACKBONE, GEMMA3, SMOLLM2, backbone_by_name, resolve_model_path
 from runtime.settings import ModelSettings
 
 
 def test_names_and_aliases() -> None:
     assert backbone_by_name("gemma") is GEMMA3
-    assert backbone_by_name("SmolLM2") is DEFAULT_BACKBONE
+    assert backbone_by_name("SmolLM2") is SMOLLM2
     assert backbone_by_name("/models/x.gguf") is None
 
 
-def test_default_resolves_to_the_embedded_smollm2() -> None:
-    assert resolve_model_path(None).name == DEFAULT_BACKBONE.filename
+def test_default_resolves_to_the_embedded_gemma_with_smollm2_answers() -> None:
+    from runtime.models import ANSWER_BACKBONE
+
+    assert DEFAULT_BACKBONE is GEMMA3 and ANSWER_BACKBONE.name == "smollm2-135m-instruct"
+    assert resolve_model_path(None).name == GEMMA3.filename
 
 
 def test_not_a_gguf_is_refused(tmp_path: Path) -> None:
@@ -35,7 +38,8 @@ def test_models_command_lists_both_backbones_with_licences() -> None:
     res = CliRunner().invoke(main, ["models", "--json"])
     assert res.exit_code == 0, res.output
     rows = {r["name"]: r for r in json.loads(res.output)}
-    assert rows["smollm2-135m-instruct"]["default"] and rows["smollm2-135m-instruct"]["head"]
+    assert rows["gemma3-270m"]["default"] and rows["gemma3-270m"]["head"]
+    assert not rows["smollm2-135m-instruct"]["default"] and rows["smollm2-135m-instruct"]["head"]
     assert "Gemma" in rows["gemma3-270m"]["licence"] and rows["gemma3-270m"]["kind"] == "base"
 
 
@@ -55,6 +59,6 @@ def test_a_head_for_another_backbone_is_refused() -> None:
     from runtime.llama import LlamaRuntime
     from runtime.models import HEADS_DIR, fingerprint
 
-    smol_head = head_path_for(fingerprint(resolve_model_path(None)), HEADS_DIR)
+    smol_head = head_path_for(fingerprint(resolve_model_path("smollm2")), HEADS_DIR)
     with pytest.raises(HeadError, match="trained for backbone smollm2"):
         LlamaRuntime(ModelSettings(path="gemma3-270m", head=str(smol_head), threads=2))

@@ -30,7 +30,7 @@ def test_smoke_run_writes_adapter_head_manifest_metrics(
     smoke: tuple[Path, Path, subprocess.CompletedProcess[str]],
 ) -> None:
     from runtime.head import SafetyHead
-    from runtime.models import DEFAULT_BACKBONE, fingerprint
+    from runtime.models import ANSWER_BACKBONE, fingerprint
     from training.gguf_adapter import read_adapter
 
     data, out, proc = smoke
@@ -50,7 +50,7 @@ def test_smoke_run_writes_adapter_head_manifest_metrics(
     assert [r["pet_weight"] for r in recs] == [0.05, 0.2]  # progress 0.0 and 0.5
     for r in recs:
         assert {"loss", "head_loss", "lm_loss", "pet", "lr", "step_s"} <= set(r) and np.isfinite(r["loss"])
-    base_fp = fingerprint(DEFAULT_BACKBONE.path())  # type: ignore[arg-type]
+    base_fp = fingerprint(ANSWER_BACKBONE.path())  # type: ignore[arg-type]
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["base"]["fingerprint"] == base_fp
     assert manifest["steps"] == 2 and manifest["data"]["train_rows"] == 8
@@ -72,13 +72,13 @@ def test_llama_cpp_serves_the_adapter(smoke: tuple[Path, Path, subprocess.Comple
 
     _, out, proc = smoke
     assert proc.returncode == 0, proc.stderr[-3000:]
-    rt = LlamaRuntime(ModelSettings(adapter=str(out), threads=2, max_answer_tokens=4))
+    rt = LlamaRuntime(ModelSettings(path="smollm2", adapter=str(out), threads=2, max_answer_tokens=4))
     assert rt.adapter_path == out / "adapter.gguf" and rt.head_id.startswith("head-lora-")
     d = rt.decide((), "how do I undo git add on a single file")
     assert d.reason in ("model", "threshold") and d.decision in ("ALLOW", "REFUSE", "ESCALATE")
     assert "".join(rt.answer((), "how do I undo git add on a single file", max_tokens=4))
     # and through the CLI, as an operator runs it
-    env = run_env() | {"SO8T_ADAPTER": str(out)}
+    env = run_env() | {"SO8T_MODEL": "smollm2", "SO8T_ADAPTER": str(out)}
     cli = subprocess.run(
         [sys.executable, "-m", "bot", "ask", "--json", "what is a pull request?"],
         cwd=ROOT,

@@ -1,0 +1,45 @@
+"""A hybrid for base backbones: one model decides (its safety head), another writes ALLOW answers.
+
+Gemma 3 270M is a base model: its hidden states separate Japanese requests far better than SmolLM2's,
+but it cannot follow a chat turn. With `model.answer_model` (SO8T_ANSWER_MODEL) set, the safety model
+decides first, exactly as alone, and only an ALLOWed request is evaluated a second time, by the answer
+model. The cost of that second prompt evaluation is measured by `so8t bench`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from runtime.base import Decision, Turn
+
+
+class HybridRuntime:
+    """decide() on `safety`; answer() on `answerer` (a second prompt evaluation, on ALLOW only)."""
+
+    def __init__(self, safety: Any, answerer: Any) -> None:
+        self.safety = safety
+        self.answerer = answerer
+
+    @property
+    def model_id(self) -> str:
+        return f"{self.safety.model_id}+answers:{self.answerer.model_id}"
+
+    @property
+    def head_id(self) -> str:
+        return str(self.safety.head_id)
+
+    def decide(self, context: Sequence[Turn], request: str) -> Decision:
+        """The safety model's verdict, stamped with the whole served identity (audited as such)."""
+        return dataclasses.replace(self.safety.decide(context, request), model_id=self.model_id)
+
+    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+        return self.answerer.answer(context, request, max_tokens)  # type: ignore[no-any-return]
+
+    def info(self) -> dict[str, object]:
+        info = dict(self.safety.info())
+        answer_info = self.answerer.info()
+        info["answer_model"] = answer_info["model"]
+        info["answer_licence"] = answer_info.get("licence")
+        return info
