@@ -370,14 +370,7 @@ class DiscordAdapter:
             await interaction.response.send_modal(ResolveModal(action, value))
             return
         await interaction.response.defer(ephemeral=True)  # within Discord's 3 s, before any work
-        try:
-            payload = self._payload(interaction)
-            ev = translate.action_from_interaction(payload)
-        except PayloadError as exc:
-            log.warning("button click ignored: %s", exc)
-            return
-        if ev is not None:
-            await self._act(interaction, self._with_roles(ev, payload))
+        await self._act_on_payload(interaction, "button click")
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """Modal submits (ours by custom_id); buttons and commands have their own callbacks."""
@@ -387,11 +380,15 @@ class DiscordAdapter:
         if not translate.MODAL_ID.match(str(data.get("custom_id", ""))):
             return
         await interaction.response.defer(ephemeral=True)
+        await self._act_on_payload(interaction, "modal submit")
+
+    async def _act_on_payload(self, interaction: discord.Interaction[Any], what: str) -> None:
+        """A deferred click or modal submit -> ActionEvent (with the clicker's roles) -> the core."""
         try:
             payload = self._payload(interaction)
             ev = translate.action_from_interaction(payload)
         except PayloadError as exc:
-            log.warning("modal submit ignored: %s", exc)
+            log.warning("%s ignored: %s", what, exc)
             return
         if ev is not None:
             await self._act(interaction, self._with_roles(ev, payload))
