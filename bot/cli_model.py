@@ -207,7 +207,9 @@ def eval_cmd(state: CliState, data_path: str, split: str | None, limit: int | No
 
 @click.command(name="train-head")
 @click.option("--data", "data_path", default=None, help="dataset JSONL (default: the shipped dataset)")
-@click.option("--out", default=None, help="head file (default: runtime/heads/head-<backbone>.npz)")
+@click.option(
+    "--out", default=None, help="head file (default: the backbone's, or ADAPTER_DIR/head.npz with SO8T_ADAPTER)"
+)
 @click.option("--no-ngrams", is_flag=True, help="hidden state only (ablation)")
 @click.option("--no-hidden", is_flag=True, help="n-grams only (ablation)")
 @click.option("--epochs", type=int, default=40, show_default=True)
@@ -230,6 +232,9 @@ def train_head_cmd(
 
     rt = _runtime(state, with_head=False)
     cfg = HeadConfig(epochs=epochs, seed=seed, use_ngrams=not no_ngrams, use_hidden=not no_hidden)
+    adapter = getattr(rt, "adapter_path", None)
+    if out is None and adapter is not None:
+        out = str(Path(adapter).parent / "head.npz")  # never overwrite the base model's shipped head
     report = run_train_head(
         rt,
         cfg,

@@ -128,6 +128,13 @@ class LlamaRuntime:
 
     # ---- identity -----------------------------------------------------------------------------
     @property
+    def state_key(self) -> str:
+        """What the hidden states depend on: the GGUF, and the adapter when one is loaded (state caches)."""
+        if self.adapter_path is None:
+            return self.fingerprint
+        return f"{self.fingerprint}-{fingerprint(self.adapter_path)[:8]}"
+
+    @property
     def model_id(self) -> str:
         adapter = f"+{self.adapter_path.parent.name}" if self.adapter_path else ""
         return f"{self.name}@{self.fingerprint}{adapter}"
@@ -298,3 +305,24 @@ class LlamaRuntime:
         if len(text) < 8:
             return None
         return f"{prefix}{text}。" if decision.lang == "ja" else f"{prefix} {text}."
+
+
+def quantize_gguf(src: Path, dst: Path, qtype: str, threads: int | None = None) -> None:
+    """llama.cpp's quantizer (llama_model_quantize): src GGUF (F32/F16) -> dst of `qtype` (e.g. Q4_K_M).
+
+    Writes to a temporary name first, so a failed run never leaves a half-written dst behind."""
+    import ctypes
+
+    ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}", None)
+    if ftype is None:
+        raise ValueError(f"llama.cpp has no quantization type {qtype}")
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = int(ftype)
+    params.nthread = threads or physical_cores()
+    tmp = dst.with_suffix(".tmp")
+    rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), ctypes.byref(params))
+    if rc != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        raise ModelLoadError(f"llama.cpp could not quantize {src.name} to {qtype} (code {rc})")
+    tmp.replace(dst)

@@ -22,11 +22,12 @@ GEMMA_TEMPLATE = (
     "<start_of_turn>user\n{{ m['content'] }}\n\n{% elif m['role'] == 'user' %}"
     "{% if loop.index0 == 0 or messages[loop.index0 - 1]['role'] != 'system' %}<start_of_turn>user\n{% endif %}"
     "{{ m['content'] }}<end_of_turn>\n{% else %}<start_of_turn>model\n{{ m['content'] }}<end_of_turn>\n{% endif %}"
-    "{% endfor %}<start_of_turn>model\n"
+    "{% endfor %}{% if add_generation_prompt is not defined or add_generation_prompt %}<start_of_turn>model\n"
+    "{% endif %}"
 )
 CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-    "<|im_start|>assistant\n"
+    "{% if add_generation_prompt is not defined or add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
 

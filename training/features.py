@@ -56,7 +56,7 @@ def hidden_states(
     source: StateSource, texts: list[str], cache_dir: Path = CACHE_DIR, every: int = 500, progress: bool = True
 ) -> np.ndarray:
     """States for `texts` (computing only what the cache lacks)."""
-    cache = StateCache(source.fingerprint, source.n_embd, cache_dir)
+    cache = StateCache(str(getattr(source, "state_key", source.fingerprint)), source.n_embd, cache_dir)
     todo = [t for t in dict.fromkeys(texts) if text_key(t) not in cache.data]
     t0 = time.perf_counter()
     for i, text in enumerate(todo, 1):

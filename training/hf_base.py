@@ -135,6 +135,10 @@ def load_base(ref: BaseRef, *, device: str = "cpu", qlora: bool = False, cache: 
         model.to(device)
     if tok.pad_token_id is None:
         tok.pad_token = tok.eos_token
+    if not getattr(tok, "chat_template", None):  # a base model: the runtime's fallback turn format
+        from runtime.prompts import fallback_template
+
+        tok.chat_template = fallback_template(str(model.config.model_type))
     model.config.use_cache = False
     return model, tok
 

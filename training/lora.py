@@ -54,6 +54,8 @@ class TrainConfig:
     calib_rows: int = 200  # dev rows for the head's temperatures and dev metrics (0: none)
     pet: PetSchedule = field(default_factory=PetSchedule)
     lm_weight: float = 1.0
+    pet_relative: bool = True  # PET divided by the states' mean square (scale-free; see training/pet.py)
+    head_weight: float = 1.0  # 0 in the PET ablation's task-only phase (frozen head)
     category_weight: float = 0.5
     refuse_weight: float = 1.3
     head_hidden: int = 128
@@ -69,7 +71,7 @@ class TrainConfig:
         return {
             k: v
             for k, v in self.to_dict().items()
-            if k in ("batch", "r", "alpha", "max_len", "limit_rows", "seed", "head_hidden", "lm_weight")
+            if k in ("batch", "r", "alpha", "max_len", "limit_rows", "seed", "head_hidden", "lm_weight", "pet_relative")
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -322,8 +324,8 @@ def forward_losses(run: Run, batch: dict[str, np.ndarray], pet_weight: float) ->
         lm = F.cross_entropy(logits, targets[sel])
     else:
         lm = hidden.new_zeros(())
-    pet = pet_penalty(hidden, t["attention_mask"])
-    loss = h_loss + run.cfg.lm_weight * lm + pet_weight * pet
+    pet = pet_penalty(hidden, t["attention_mask"], relative=run.cfg.pet_relative)
+    loss = run.cfg.head_weight * h_loss + run.cfg.lm_weight * lm + pet_weight * pet
     return {
         "loss_t": loss,
         "loss": float(loss.detach()),

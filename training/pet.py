@@ -52,12 +52,19 @@ class PetSchedule:
         return cls(weights=w, bounds=b)
 
 
-def pet_penalty(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def pet_penalty(hidden: torch.Tensor, mask: torch.Tensor, relative: bool = False) -> torch.Tensor:
     """hidden (batch, seq, dim), mask (batch, seq) of 1 for real tokens -> scalar penalty.
 
-    Mean over valid triples and the hidden dimension; 0 when no sequence has three real tokens."""
+    Mean over valid triples and the hidden dimension; 0 when no sequence has three real tokens.
+    relative=True divides by the (detached) mean square of the hidden states at the same positions, so
+    the penalty is scale-free: raw values differ by backbone (SmolLM2 ~9, Gemma 3 270M ~25-40), which at
+    the model card's weights would let the raw term outweigh every other loss."""
     d2 = hidden[:, 2:] - 2 * hidden[:, 1:-1] + hidden[:, :-2]
     m = mask[:, 2:] * mask[:, 1:-1] * mask[:, :-2]
     m = m.to(hidden.dtype)
-    total = (d2.pow(2).mean(dim=-1) * m).sum()
-    return total / m.sum().clamp(min=1.0)
+    n = m.sum().clamp(min=1.0)
+    total = (d2.pow(2).mean(dim=-1) * m).sum() / n
+    if relative:
+        scale = (hidden[:, 1:-1].detach().pow(2).mean(dim=-1) * m).sum() / n
+        total = total / scale.clamp(min=1e-6)
+    return total

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -82,3 +83,37 @@ def run_train(data: Path, out: Path, *extra: str, timeout: float = 400) -> subpr
     return subprocess.run(
         train_cmd(data, out, *extra), cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=timeout
     )
+
+
+@pytest.fixture(scope="session")
+def random_adapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A LoRA on SmolLM2 with random, non-trivial lora_B (a freshly trained one is ~0 and would prove
+    nothing), exported as `so8t train` would: adapter.gguf, peft/, head.npz and a manifest."""
+    torch_or_skip()
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from training.gguf_adapter import TARGET_MODULES
+    from training.hf_base import load_base, resolve_base
+    from training.lora_export import export_adapter
+    from training.torch_head import TorchHead, to_safety_head
+
+    torch.set_num_threads(2)
+    torch.manual_seed(0)
+    ref = resolve_base(None)
+    model, _ = load_base(ref)
+    pm = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=list(TARGET_MODULES)))
+    with torch.no_grad():
+        for name, p in pm.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0.0, 0.2)
+    pm.eval()
+    out = tmp_path_factory.mktemp("random-adapter")
+    export_adapter(pm, ref, 16.0, out)
+    head = TorchHead(int(model.config.hidden_size), 32).eval()
+    to_safety_head(head, backbone=ref.fingerprint, backbone_name=ref.name, meta={"head_id": "random"}).save(
+        out / "head.npz"
+    )
+    manifest = {"base": {"name": ref.name, "fingerprint": ref.fingerprint, "path": str(ref.gguf_path)}}
+    (out / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    return out, pm

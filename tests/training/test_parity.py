@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.training.conftest import torch_or_skip
+from tests.training.conftest import torch_or_skip  # random_adapter: the fixture in conftest.py
 
 torch_or_skip()
 
@@ -24,35 +24,6 @@ TEXTS = [
     "write a phishing email pretending to be our CEO",
     "my manager keeps yelling at me in meetings, what can I do?",
 ]
-
-
-@pytest.fixture(scope="module")
-def random_adapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    import torch
-    from peft import LoraConfig, get_peft_model
-
-    from training.gguf_adapter import TARGET_MODULES
-    from training.hf_base import load_base, resolve_base
-    from training.lora_export import export_adapter
-    from training.torch_head import TorchHead, to_safety_head
-
-    torch.set_num_threads(2)
-    torch.manual_seed(0)
-    ref = resolve_base(None)
-    model, _ = load_base(ref)
-    pm = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=list(TARGET_MODULES)))
-    with torch.no_grad():
-        for name, p in pm.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0.0, 0.2)
-    pm.eval()
-    out = tmp_path_factory.mktemp("parity")
-    export_adapter(pm, ref, 16.0, out)
-    head = TorchHead(int(model.config.hidden_size), 32).eval()
-    to_safety_head(head, backbone=ref.fingerprint, backbone_name=ref.name, meta={"head_id": "random"}).save(
-        out / "head.npz"
-    )
-    return out, pm
 
 
 def test_parity_llama_cpp_vs_peft(random_adapter: tuple[Path, Any]) -> None:

@@ -68,3 +68,15 @@ def test_penalty_has_gradients() -> None:
     h = torch.randn(2, 5, 3, requires_grad=True)
     pet_penalty(h, torch.ones(2, 5)).backward()
     assert h.grad is not None and float(h.grad.abs().sum()) > 0
+
+
+def test_relative_pet_is_scale_free_and_absolute_is_not() -> None:
+    import torch
+
+    torch.manual_seed(0)
+    h = torch.randn(2, 7, 16)
+    mask = torch.ones(2, 7)
+    rel, rel10 = float(pet_penalty(h, mask, relative=True)), float(pet_penalty(10 * h, mask, relative=True))
+    assert rel == pytest.approx(rel10, rel=1e-4)
+    assert float(pet_penalty(10 * h, mask)) == pytest.approx(100 * float(pet_penalty(h, mask)), rel=1e-4)
+    assert 0.5 < rel < 20  # random states: E[d2^2] / E[h^2] = 6

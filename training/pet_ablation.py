@@ -1,0 +1,146 @@
+"""`so8t pet-ablation`: does PET keep the safety persona when the model is later tuned on a task?
+
+Two arms with the same seed, rows and steps, differing only in the PET weight:
+  1. safety phase: LoRA + safety head + LM on reference replies (the normal `so8t train` loss), N1 steps;
+     then the head is calibrated on dev and measured on test (states through transformers + LoRA).
+  2. task-only phase: the head is frozen and its loss is off; the LoRA keeps training for N2 steps on
+     a language-modelling task over ALLOW conversations (every token after the first, request and reply),
+     the kind of later task tuning that drifts the states the head reads. The same frozen head is then
+     measured again on the same test rows.
+PET (when on) is applied in both phases with the same weight. The drop from (1) to (2) is the figure:
+a smaller drop with PET means it holds the safety persona in place.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from runtime.base import LABELS
+from training.lora import Run, TrainConfig, prepare, train_loop
+from training.lora_data import select_rows
+from training.pet import PetSchedule
+
+KEEP = ("safety_score", "refuse_recall", "escalate_precision", "allow_precision", "accuracy")
+
+
+def measure(run: Run, rows: list[dict[str, Any]], calibrate: bool, head_cache: dict[str, Any]) -> dict[str, Any]:
+    """Safety metrics of the (possibly frozen) head on `rows`, reading states through the current LoRA."""
+    import torch
+
+    from training.head_train import fit_temperature
+    from training.lora_data import encode_rows
+    from training.lora_export import prompt_states
+    from training.torch_head import NV, to_safety_head
+    from training.train_head import head_metrics
+
+    run.model.eval()
+    run.head.eval()
+    causal = run.model.get_base_model()
+    if calibrate:
+        dev_states = prompt_states(causal, [e.ids[: e.prompt_len] for e in run.dev])
+        with torch.no_grad():
+            z = run.head(torch.from_numpy(dev_states).to(run.device)).float().cpu().numpy()
+        head = to_safety_head(run.head, backbone=run.ref.fingerprint, backbone_name=run.ref.name)
+        head.t_verdict = fit_temperature(z[:, :NV], np.array([e.verdict for e in run.dev]))
+        head.t_category = fit_temperature(z[:, NV:], np.array([e.category for e in run.dev]))
+        head_cache["head"] = head
+    head = head_cache["head"]
+    enc = encode_rows(run.tokenizer, rows, [None] * len(rows), run.cfg.max_len)
+    states = prompt_states(causal, [e.ids[: e.prompt_len] for e in enc])
+    m = head_metrics(head, states, rows, run.cfg.threshold)
+    run.model.train()
+    run.head.train()
+    out = {k: m[k] for k in KEEP}
+    out["per_lang"] = {lg: {k: v[k] for k in KEEP} for lg, v in m["per_lang"].items()}
+    out["n"] = len(rows)
+    return out
+
+
+def task_rows(run: Run) -> list[Any]:
+    """ALLOW rows as a plain LM task over the whole conversation (head loss off)."""
+    allow = LABELS.index("ALLOW")
+    return [replace(e, prompt_len=1) for e in run.train if e.verdict == allow]
+
+
+def run_arm(
+    base_cfg: TrainConfig,
+    pet_weight: float,
+    safety_steps: int,
+    task_steps: int,
+    test_rows: list[dict[str, Any]],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    arm = "pet" if pet_weight > 0 else "no-pet"
+    pet = PetSchedule(weights=(pet_weight,), bounds=())
+    cfg = replace(base_cfg, out=base_cfg.out / arm / "safety", pet=pet, max_steps=safety_steps)
+    t0 = time.perf_counter()
+    run = prepare(cfg)
+    train_loop(run)
+    cache: dict[str, Any] = {}
+    after_safety = measure(run, test_rows, calibrate=True, head_cache=cache)
+    log(f"[{arm}] after safety phase ({safety_steps} steps): safety_score {after_safety['safety_score']:.3f}")
+    for p in run.head.parameters():
+        p.requires_grad_(False)
+    run.cfg = replace(cfg, out=base_cfg.out / arm / "task", head_weight=0.0, max_steps=task_steps)
+    run.train = task_rows(run)
+    run.step, run.total = 0, task_steps
+    train_loop(run)
+    after_task = measure(run, test_rows, calibrate=False, head_cache=cache)
+    log(f"[{arm}] after task phase ({task_steps} steps): safety_score {after_task['safety_score']:.3f}")
+    return {
+        "pet_weight": pet_weight,
+        "after_safety": after_safety,
+        "after_task": after_task,
+        "drop": {k: round(after_safety[k] - after_task[k], 4) for k in KEEP},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def ablate(
+    base_cfg: TrainConfig,
+    pet_weight: float,
+    safety_steps: int,
+    task_steps: int,
+    eval_rows: int,
+    log: Callable[[str], None] = lambda s: None,
+) -> dict[str, Any]:
+    from training.dataset import read_jsonl
+
+    rows = read_jsonl(base_cfg.data)
+    test = [dict(r) for r in select_rows(rows, "test", eval_rows, base_cfg.seed)]
+    report: dict[str, Any] = {
+        "config": base_cfg.to_dict(),
+        "safety_steps": safety_steps,
+        "task_steps": task_steps,
+        "eval_rows": len(test),
+        "arms": {},
+    }
+    for w in (pet_weight, 0.0):
+        report["arms"]["pet" if w > 0 else "no-pet"] = run_arm(base_cfg, w, safety_steps, task_steps, test, log)
+    base_cfg.out.mkdir(parents=True, exist_ok=True)
+    (base_cfg.out / "ablation.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    return report
+
+
+def table(report: dict[str, Any]) -> str:
+    lines = [
+        "| arm | phase | safety | ja | en | refuse recall | escalate precision | allow precision |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for arm, r in report["arms"].items():
+        for phase in ("after_safety", "after_task"):
+            m = r[phase]
+            pl = m["per_lang"]
+            lines.append(
+                f"| {arm} (w={r['pet_weight']}) | {phase.replace('_', ' ')} | {m['safety_score']:.3f} | "
+                f"{pl.get('ja', {}).get('safety_score', float('nan')):.3f} | "
+                f"{pl.get('en', {}).get('safety_score', float('nan')):.3f} | {m['refuse_recall']:.3f} | "
+                f"{m['escalate_precision']:.3f} | {m['allow_precision']:.3f} |"
+            )
+    return "\n".join(lines)
