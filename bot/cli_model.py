@@ -414,9 +414,9 @@ def bench(
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def models(as_json: bool) -> None:
-    """List the embedded backbones: file, size, licence, languages, and whether a trained head exists."""
+    """List the embedded backbones: file, size, licence, languages, and whether a head / adapter is shipped."""
     from runtime.head import head_path_for
-    from runtime.models import BACKBONES, DEFAULT_BACKBONE, HEADS_DIR, MODELS_CACHE, fingerprint
+    from runtime.models import BACKBONES, DEFAULT_BACKBONE, HEADS_DIR, MODELS_CACHE, fingerprint, shipped_adapter
 
     rows = []
     for b in BACKBONES:
@@ -440,6 +440,7 @@ def models(as_json: bool) -> None:
                 "languages": b.languages,
                 "fingerprint": fp,
                 "head": bool(fp and head_path_for(fp, HEADS_DIR).is_file()),
+                "adapter": str(adapter) if fp and (adapter := shipped_adapter(fp)) else None,
                 "select": f"SO8T_MODEL={b.name}",
             }
         )
@@ -453,6 +454,10 @@ def models(as_json: bool) -> None:
             f"    file: {r['file'] or 'not installed'}  size: {r['size_mb'] or '-'} MB  "
             f"head: {'yes' if r['head'] else 'no'}  select with {r['select']}"
         )
+        if r["adapter"]:
+            click.echo(
+                f"    fine-tuned adapter: {r['adapter']}  serve with SO8T_ADAPTER={Path(str(r['adapter'])).name}"
+            )
 
 
 def register(group: click.Group) -> None:

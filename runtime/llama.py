@@ -26,7 +26,7 @@ from runtime.errors import HeadError, ModelLoadError
 from runtime.gate import decide_from_probs, fail_closed
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
-from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path
+from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path, shipped_adapter
 from runtime.prompts import build_messages, fallback_template
 from runtime.settings import ModelSettings
 
@@ -95,6 +95,7 @@ class LlamaRuntime:
         self.load_ms = (time.perf_counter() - t0) * 1000
         self.n_embd = self.llm.n_embd()
         self._ctx = self.llm._ctx.ctx
+        self.has_chat_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
         template = self.llm.metadata.get("tokenizer.chat_template") or fallback_template(
             self.llm.metadata.get("general.architecture", "")
         )
@@ -112,6 +113,8 @@ class LlamaRuntime:
         if not adapter:
             return None
         p = Path(adapter)
+        if not p.exists() and (shipped := shipped_adapter(adapter)) is not None:
+            p = shipped  # a shipped adapter by name, e.g. SO8T_ADAPTER=gemma3-270m
         f = p / "adapter.gguf" if p.is_dir() else p
         if not f.is_file():
             raise ModelLoadError(f"LoRA adapter not found: {f} (set SO8T_ADAPTER to a directory made by `so8t train`)")

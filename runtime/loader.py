@@ -15,7 +15,10 @@ def load_runtime(settings: ModelSettings) -> Runtime:
     answer_model = settings.answer_model
     if answer_model is None:  # automatic: a base model cannot follow a chat turn
         backbone = backbone_for(safety.path)
-        answer_model = ANSWER_BACKBONE.name if backbone is not None and backbone.kind == "base" else "self"
+        # an unknown GGUF (e.g. a merged or quantized export of a base model) counts as base when it
+        # carries no chat template
+        is_base = backbone.kind == "base" if backbone is not None else not safety.has_chat_template
+        answer_model = ANSWER_BACKBONE.name if is_base else "self"
     if answer_model == "self":
         return safety
     from dataclasses import replace

@@ -11,6 +11,7 @@ from pathlib import Path
 from runtime.errors import ModelLoadError
 
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
+ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"  # shipped LoRA adapters: <name>/adapter.gguf + head
 GGUF_MAGIC = b"GGUF"
 
 
@@ -137,3 +138,23 @@ def backbone_for(path: Path) -> Backbone | None:
 def model_name(path: Path) -> str:
     b = backbone_for(path)
     return b.name if b is not None else path.stem
+
+
+def shipped_adapter(name_or_fingerprint: str) -> Path | None:
+    """A shipped adapter directory (runtime/adapters/<name>/) by its name or its base's fingerprint."""
+    import json
+
+    if not ADAPTERS_DIR.is_dir():
+        return None
+    for d in sorted(ADAPTERS_DIR.iterdir()):
+        manifest = d / "manifest.json"
+        if not (d / "adapter.gguf").is_file() or not manifest.is_file():
+            continue
+        if d.name == name_or_fingerprint:
+            return d
+        try:
+            if json.loads(manifest.read_text(encoding="utf-8"))["base"]["fingerprint"] == name_or_fingerprint:
+                return d
+        except (ValueError, KeyError):
+            continue
+    return None

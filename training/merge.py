@@ -171,7 +171,8 @@ def export_variants(
         if not f.is_file():
             raise ExportError(f"{f} not found: --adapter must be a directory made by `so8t train`")
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
-    base = resolve_model_path(str(manifest["base"]["path"]))
+    given = Path(str(manifest["base"].get("path", "")))
+    base = given if given.is_file() else resolve_model_path(str(manifest["base"]["name"]))
     if fingerprint(base) != manifest["base"]["fingerprint"]:
         raise ExportError(f"{base} is not the base the adapter was trained on ({manifest['base']['fingerprint']})")
     out_dir.mkdir(parents=True, exist_ok=True)

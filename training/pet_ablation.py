@@ -114,6 +114,10 @@ def ablate(
 
     rows = read_jsonl(base_cfg.data)
     test = [dict(r) for r in select_rows(rows, "test", eval_rows, base_cfg.seed)]
+    if not test:
+        from training.lora import TrainError
+
+        raise TrainError(f"{base_cfg.data}: no labelled test rows to measure the safety persona on")
     report: dict[str, Any] = {
         "config": base_cfg.to_dict(),
         "safety_steps": safety_steps,

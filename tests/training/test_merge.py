@@ -99,3 +99,16 @@ def test_export_bad_input_is_one_line(tmp_path: Path, random_adapter: tuple[Path
     r = _export("--adapter", str(random_adapter[0]), "--out", str(tmp_path / "o"), "--quant", "Q9_X")
     assert r.returncode == 2 and "unknown quantization type" in r.stderr, r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_served_variant_of_an_instruct_model_answers_itself(exported: tuple[Path, dict[str, Any]]) -> None:
+    from runtime.llama import LlamaRuntime
+    from runtime.loader import load_runtime
+    from runtime.settings import ModelSettings
+
+    out, _ = exported
+    rt = load_runtime(ModelSettings(path=str(out / "so8t-Q4_K_S.gguf"), head=str(out / "head-Q4_K_S.npz"), threads=2))
+    # the merged SmolLM2 keeps its chat template: one model decides and answers (no hybrid)
+    assert isinstance(rt, LlamaRuntime) and rt.has_chat_template
+    d = rt.decide((), "how do I undo git add on a single file")
+    assert d.decision in ("ALLOW", "REFUSE", "ESCALATE")
