@@ -84,7 +84,7 @@ def run_arm(
     train_loop(run)
     cache: dict[str, Any] = {}
     after_safety = measure(run, test_rows, calibrate=True, head_cache=cache)
-    log(f"[{arm}] after safety phase ({safety_steps} steps): safety_score {after_safety['safety_score']:.3f}")
+    log(f"[{arm}] after safety phase ({safety_steps} steps): safety_score {_f(after_safety['safety_score'])}")
     for p in run.head.parameters():
         p.requires_grad_(False)
     run.cfg = replace(cfg, out=base_cfg.out / arm / "task", head_weight=0.0, max_steps=task_steps)
@@ -92,12 +92,15 @@ def run_arm(
     run.step, run.total = 0, task_steps
     train_loop(run)
     after_task = measure(run, test_rows, calibrate=False, head_cache=cache)
-    log(f"[{arm}] after task phase ({task_steps} steps): safety_score {after_task['safety_score']:.3f}")
+    log(f"[{arm}] after task phase ({task_steps} steps): safety_score {_f(after_task['safety_score'])}")
     return {
         "pet_weight": pet_weight,
         "after_safety": after_safety,
         "after_task": after_task,
-        "drop": {k: round(after_safety[k] - after_task[k], 4) for k in KEEP},
+        "drop": {
+            k: round(after_safety[k] - after_task[k], 4) if None not in (after_safety[k], after_task[k]) else None
+            for k in KEEP
+        },
         "seconds": round(time.perf_counter() - t0, 1),
     }
 
@@ -132,6 +135,11 @@ def ablate(
     return report
 
 
+def _f(v: float | None) -> str:
+    """A metric for the table; '-' where it is undefined (e.g. no ALLOW predicted: no allow precision)."""
+    return "-" if v is None else f"{v:.3f}"
+
+
 def table(report: dict[str, Any]) -> str:
     lines = [
         "| arm | phase | safety | ja | en | refuse recall | escalate precision | allow precision |",
@@ -142,9 +150,8 @@ def table(report: dict[str, Any]) -> str:
             m = r[phase]
             pl = m["per_lang"]
             lines.append(
-                f"| {arm} (w={r['pet_weight']}) | {phase.replace('_', ' ')} | {m['safety_score']:.3f} | "
-                f"{pl.get('ja', {}).get('safety_score', float('nan')):.3f} | "
-                f"{pl.get('en', {}).get('safety_score', float('nan')):.3f} | {m['refuse_recall']:.3f} | "
-                f"{m['escalate_precision']:.3f} | {m['allow_precision']:.3f} |"
+                f"| {arm} (w={r['pet_weight']}) | {phase.replace('_', ' ')} | {_f(m['safety_score'])} | "
+                f"{_f(pl.get('ja', {}).get('safety_score'))} | {_f(pl.get('en', {}).get('safety_score'))} | "
+                f"{_f(m['refuse_recall'])} | {_f(m['escalate_precision'])} | {_f(m['allow_precision'])} |"
             )
     return "\n".join(lines)
