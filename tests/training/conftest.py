@@ -79,6 +79,18 @@ def run_env() -> dict[str, str]:
     return env
 
 
+def run_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`so8t ARGS...` in a subprocess (the training commands registered), output captured."""
+    return subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", TRAIN_MAIN, *args],
+        cwd=ROOT,
+        env=run_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
 def run_train(data: Path, out: Path, *extra: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         train_cmd(data, out, *extra), cwd=ROOT, env=run_env(), capture_output=True, text=True, timeout=timeout

@@ -4,14 +4,13 @@ load, carry their own head and stay close to the merged model; bad input is one 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tests.training.conftest import ROOT, run_env, torch_or_skip
+from tests.training.conftest import run_cli, torch_or_skip
 
 torch_or_skip()
 
@@ -82,15 +81,7 @@ def test_quantized_variant_is_smaller_loads_and_stays_close(exported: tuple[Path
 
 
 def _export(*args: str) -> subprocess.CompletedProcess[str]:
-    code = "from bot.cli import main; main()"
-    return subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", code, "export", *args],
-        cwd=ROOT,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("export", *args, timeout=120)
 
 
 def test_export_bad_input_is_one_line(tmp_path: Path, random_adapter: tuple[Path, Any]) -> None:

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.training.conftest import ROOT, TRAIN_MAIN, run_env, torch_or_skip, write_slice
+from tests.training.conftest import run_cli, torch_or_skip, write_slice
 
 torch_or_skip()
 
@@ -27,14 +25,7 @@ def test_ablation_reports_both_arms_after_both_phases(tmp_path: Path) -> None:
     out = tmp_path / "abl"
     args = ["--data", str(data), "--out", str(out), "--safety-steps", "2", "--task-steps", "2", "--eval-rows", "3"]
     args += ["--batch", "2", "--max-len", "64", "--calib-rows", "4", "--threads", "2", "--pet-weight", "0.5"]
-    r = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", TRAIN_MAIN, "pet-ablation", *args],
-        cwd=ROOT,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    r = run_cli("pet-ablation", *args)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((out / "ablation.json").read_text())
     assert set(report["arms"]) == {"pet", "no-pet"}
@@ -55,12 +46,5 @@ def test_ablation_reports_both_arms_after_both_phases(tmp_path: Path) -> None:
     assert first["pet"]["head_loss"] == first["no-pet"]["head_loss"]
     assert "| pet (w=0.5) | after task |" in r.stdout
     # the same --out again is refused with one line, nothing overwritten
-    again = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", TRAIN_MAIN, "pet-ablation", *args],
-        cwd=ROOT,
-        env=run_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    again = run_cli("pet-ablation", *args, timeout=120)
     assert again.returncode == 2 and "not empty" in again.stderr
