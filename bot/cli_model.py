@@ -212,6 +212,9 @@ def eval_cmd(state: CliState, data_path: str, split: str | None, limit: int | No
 )
 @click.option("--no-ngrams", is_flag=True, help="hidden state only (ablation)")
 @click.option("--no-hidden", is_flag=True, help="n-grams only (ablation)")
+@click.option(
+    "--fuse-adapter", is_flag=True, help="with SO8T_ADAPTER: fuse the adapter's trained head with an n-gram head"
+)
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_out", default=None, help="write the training report JSON here")
@@ -222,6 +225,7 @@ def train_head_cmd(
     out: str | None,
     no_ngrams: bool,
     no_hidden: bool,
+    fuse_adapter: bool,
     epochs: int,
     seed: int,
     json_out: str | None,
@@ -231,6 +235,28 @@ def train_head_cmd(
     from training.train_head import run_train_head
 
     rt = _runtime(state, with_head=False)
+    if fuse_adapter:
+        from runtime.errors import RuntimeLoadError
+        from training.fuse import fuse_adapter_head
+
+        if rt.adapter_path is None:
+            fail("--fuse-adapter needs an adapter: set SO8T_ADAPTER to a directory made by `so8t train`")
+        try:
+            rep = fuse_adapter_head(
+                rt,
+                Path(rt.adapter_path).parent,
+                data_path=Path(data_path) if data_path else None,
+                out=Path(out) if out else None,
+                threshold=state.config.safety_threshold,
+                seed=seed,
+            )
+        except (ValueError, RuntimeLoadError) as exc:
+            fail(str(exc))
+        click.echo(metrics_table(rep["test"]))
+        click.echo(f"wrote {rep['head_path']} (fusion weight {rep['fusion_hidden_weight']:.2f} on the adapter's head)")
+        if json_out:
+            Path(json_out).write_text(json.dumps(rep, indent=2, ensure_ascii=False))
+        return
     cfg = HeadConfig(epochs=epochs, seed=seed, use_ngrams=not no_ngrams, use_hidden=not no_hidden)
     adapter = getattr(rt, "adapter_path", None)
     if out is None and adapter is not None:

@@ -132,16 +132,26 @@ def train_cmd(
     "--quant", default="Q4_K_M,Q4_K_S,IQ4_XS,Q3_K_M", show_default=True, help="comma list of llama.cpp types ('' none)"
 )
 @click.option("--json", "json_out", default=None, help="also write the export report here")
-def export_cmd(adapter_dir: str, out: str, merge: bool, merged_type: str, quant: str, json_out: str | None) -> None:
+@click.option("--ship", default=None, help="instead: copy the adapter (float16) into runtime/adapters/NAME")
+def export_cmd(
+    adapter_dir: str, out: str, merge: bool, merged_type: str, quant: str, json_out: str | None, ship: str | None
+) -> None:
     """Merge a trained adapter into its base GGUF and write quantized variants, each with its safety head.
 
     Serve one with SO8T_MODEL=OUT/so8t-Q4_K_M.gguf SO8T_HEAD=OUT/head-Q4_K_M.npz so8t ask "..."."""
     try:
-        from training.merge import ExportError, export_variants, parse_quants
+        from training.merge import ExportError, export_variants, parse_quants, ship_adapter
     except ImportError as exc:
         fail(f"export needs the train extra ({exc.name} missing): pip install -e '.[train]'")
     from runtime.errors import ModelLoadError
 
+    if ship:
+        try:
+            dest = ship_adapter(Path(adapter_dir), ship)
+        except (ExportError, OSError) as exc:
+            fail(str(exc))
+        click.echo(f"shipped {dest} (serve it with SO8T_ADAPTER={ship})")
+        return
     try:
         quants = parse_quants(quant)
         report = export_variants(

@@ -72,7 +72,7 @@ class LlamaRuntime:
         self.path = resolve_model_path(settings.path)
         self.fingerprint = fingerprint(self.path)
         self.name = model_name(self.path)
-        self.adapter_path = self._adapter_file(settings.adapter)
+        self.adapter_path = self._adapter_file(self._default_adapter(settings.adapter, self.path))
         threads = settings.threads or physical_cores()
         t0 = time.perf_counter()
         try:
@@ -108,6 +108,14 @@ class LlamaRuntime:
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
     # ---- loading -------------------------------------------------------------------------------
+    @staticmethod
+    def _default_adapter(adapter: str | None, path: Path) -> str | None:
+        """model.adapter as given; unset = the backbone's shipped default adapter (if any); "none" = no adapter."""
+        if adapter is not None:
+            return None if adapter.lower() in ("", "none", "off") else adapter
+        backbone = backbone_for(path)
+        return backbone.adapter if backbone is not None else None
+
     @staticmethod
     def _adapter_file(adapter: str | None) -> Path | None:
         if not adapter:

@@ -30,6 +30,7 @@ class Backbone:
     kind: str = "instruct"  # instruct | base (a base model was not tuned to follow chat turns)
     assembled: bool = False  # shipped as chunk packages joined (and sha256-checked) on first use
     aliases: tuple[str, ...] = ()
+    adapter: str | None = None  # a shipped fine-tuned adapter (runtime/adapters/<name>) served by default
 
     def installed(self) -> bool:
         return importlib.util.find_spec(self.package) is not None

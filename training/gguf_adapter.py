@@ -71,8 +71,16 @@ def gguf_tensors(peft_state: Mapping[str, np.ndarray], shape: AdapterShape) -> d
     return out
 
 
-def write_adapter(path: Path, tensors: Mapping[str, np.ndarray], alpha: float, arch: str, name: str = "so8t") -> None:
-    """Write the GGUF adapter file (atomically: a partial file never replaces a good one)."""
+def write_adapter(
+    path: Path,
+    tensors: Mapping[str, np.ndarray],
+    alpha: float,
+    arch: str,
+    name: str = "so8t",
+    dtype: type[np.floating] = np.float32,
+) -> None:
+    """Write the GGUF adapter file (atomically: a partial file never replaces a good one); float16 halves
+    the file for shipping (llama.cpp computes the LoRA product in float32 either way)."""
     import logging
 
     import gguf
@@ -86,7 +94,7 @@ def write_adapter(path: Path, tensors: Mapping[str, np.ndarray], alpha: float, a
     writer.add_string("adapter.type", "lora")
     writer.add_float32("adapter.lora.alpha", float(alpha))
     for tname in sorted(tensors, key=_tensor_order):
-        writer.add_tensor(tname, tensors[tname])
+        writer.add_tensor(tname, np.ascontiguousarray(tensors[tname], dtype=dtype))
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

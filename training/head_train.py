@@ -10,6 +10,7 @@ the n-gram part stops learning, which costs most in Japanese, where SmolLM2's st
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -126,8 +127,25 @@ def _train_fused(
 ) -> SafetyHead:
     hh = _train_one(train, dev, replace(cfg, use_ngrams=False), backbone=backbone, backbone_name=backbone_name, log=log)
     hn = _train_one(train, dev, replace(cfg, use_hidden=False), backbone=backbone, backbone_name=backbone_name, log=log)
+    return fuse_heads(hh, hn, dev, backbone=backbone, backbone_name=backbone_name, config=cfg.__dict__)
+
+
+def fuse_heads(
+    hh: SafetyHead,
+    hn: SafetyHead,
+    dev: Split,
+    *,
+    backbone: str,
+    backbone_name: str,
+    config: dict[str, Any],
+    ngram_states: np.ndarray | None = None,
+) -> SafetyHead:
+    """Late fusion of a hidden-state head and an n-gram head: logits a*hidden + (1-a)*ngrams, `a` the best
+    verdict accuracy on dev, temperatures refitted on dev. ngram_states: what `hn` reads as states (its
+    hidden part is off, so any array of the right length)."""
     dev_ng = [ngram_ids(t) for t in dev.texts]
-    zh, zn = hh.params.logits(dev.states, dev_ng), hn.params.logits(dev.states, dev_ng)
+    zh = hh.params.logits(dev.states, dev_ng)
+    zn = hn.params.logits(dev.states if ngram_states is None else ngram_states, dev_ng)
     best_a, best_acc = 0.5, -1.0
     for a in np.linspace(0.0, 1.0, 21):
         acc = float(((a * zh + (1 - a) * zn)[:, :NV].argmax(1) == dev.yv).mean())
@@ -150,9 +168,9 @@ def _train_fused(
     meta = {
         "dev_verdict_acc": best_acc,
         "fusion_hidden_weight": a,
-        "dev_acc_hidden_only": hh.meta["dev_verdict_acc"],
-        "dev_acc_ngrams_only": hn.meta["dev_verdict_acc"],
-        "config": cfg.__dict__,
+        "dev_acc_hidden_only": float((zh[:, :NV].argmax(1) == dev.yv).mean()),
+        "dev_acc_ngrams_only": float((zn[:, :NV].argmax(1) == dev.yv).mean()),
+        "config": config,
     }
     return SafetyHead(
         params=params,

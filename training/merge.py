@@ -201,3 +201,28 @@ def export_variants(
 def _variant(name: str, path: Path, head_file: Path, out_dir: Path, seconds: float) -> Variant:
     head = stamp_head(head_file, path, out_dir / f"head-{name}.npz", name)
     return Variant(name, path, head, path.stat().st_size, fingerprint(path), seconds)
+
+
+def ship_adapter(adapter_dir: Path, name: str, dest_root: Path | None = None) -> Path:
+    """Copy a trained adapter into runtime/adapters/<name>/ (adapter.gguf in float16, head.npz, manifest.json):
+    what the package ships and `SO8T_ADAPTER=<name>` serves."""
+    import gguf
+
+    from runtime.models import ADAPTERS_DIR
+    from training.gguf_adapter import read_adapter, write_adapter
+
+    src = adapter_dir / "adapter.gguf"
+    for f in (src, adapter_dir / "head.npz", adapter_dir / "manifest.json"):
+        if not f.is_file():
+            raise ExportError(f"{f} not found: --adapter must be a directory made by `so8t train`")
+    dest = (dest_root or ADAPTERS_DIR) / name
+    dest.mkdir(parents=True, exist_ok=True)
+    meta, tensors = read_adapter(src)
+    arch = str(meta.get(gguf.Keys.General.ARCHITECTURE, "llama"))
+    write_adapter(dest / "adapter.gguf", tensors, float(meta["adapter.lora.alpha"]), arch, name, np.float16)  # type: ignore[arg-type]
+    (dest / "head.npz").write_bytes((adapter_dir / "head.npz").read_bytes())
+    manifest = json.loads((adapter_dir / "manifest.json").read_text(encoding="utf-8"))
+    manifest["base"]["path"] = manifest["base"]["name"]  # resolved by name on the user's machine
+    manifest["files"] = {"adapter.gguf": "float16 copy of the trained float32 adapter", "head.npz": "as trained"}
+    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    return dest
