@@ -71,6 +71,7 @@ GEMMA3 = Backbone(
     kind="base",
     assembled=True,
     aliases=("gemma", "gemma3"),
+    adapter="gemma3-270m",  # fine-tuned LoRA + fused head (README "Fine-tuning"); SO8T_ADAPTER=none for head v0
 )
 BACKBONES: tuple[Backbone, ...] = (SMOLLM2, GEMMA3)
 # Chosen by measured per-language safety (README "Backbones"): Gemma decides; being a base model,
