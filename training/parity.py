@@ -27,12 +27,54 @@ def base_of(adapter_dir: Path, base: str | None = None) -> BaseRef:
 
 
 def peft_model(ref: BaseRef, adapter_dir: Path, model: Any | None = None) -> Any:
-    """transformers base + the adapter's peft/ weights, in eval mode."""
+    """transformers base + the adapter's peft/ weights (or, for a shipped adapter without peft/, the
+    adapter.gguf tensors mapped back to peft's names), in eval mode."""
     from peft import PeftModel
 
     if model is None:
         model, _ = load_base(ref)
-    return PeftModel.from_pretrained(model, str(adapter_dir / "peft")).eval()
+    if (adapter_dir / "peft").is_dir():
+        return PeftModel.from_pretrained(model, str(adapter_dir / "peft")).eval()
+    return peft_from_gguf(model, adapter_dir / "adapter.gguf", ref.arch).eval()
+
+
+def peft_from_gguf(model: Any, adapter_file: Path, arch: str) -> Any:
+    """A PeftModel whose LoRA weights are read from a llama.cpp GGUF adapter (the inverse of
+    training/gguf_adapter.gguf_tensors: names mapped back, the q/k row permutation undone)."""
+    import torch
+    from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
+
+    from training.gguf_adapter import MODULE_TO_GGUF, PERMUTED_ARCHS, read_adapter
+    from training.hf_base import attention_heads
+
+    meta, tensors = read_adapter(adapter_file)
+    gguf_to_module = {v: k for k, v in MODULE_TO_GGUF.items()}
+    n_head, n_kv = attention_heads(model)
+    state: dict[str, Any] = {}
+    rank = 0
+    for name, arr in tensors.items():
+        blk, layer, tname, _, ab = name.split(".")  # blk.{i}.{attn_q}.weight.lora_{a|b}
+        module = gguf_to_module[tname]
+        w = np.asarray(arr, dtype=np.float32)
+        if ab == "lora_b" and arch in PERMUTED_ARCHS and module in ("q_proj", "k_proj"):
+            heads = n_head if module == "q_proj" else n_kv
+            w = w.reshape(heads, w.shape[0] // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+        part = "self_attn" if module in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
+        key = f"base_model.model.model.layers.{layer}.{part}.{module}.lora_{ab[-1].upper()}.weight"
+        state[key] = torch.from_numpy(np.ascontiguousarray(w))
+        rank = w.shape[0] if ab == "lora_a" else rank
+    cfg = LoraConfig(
+        r=rank,
+        lora_alpha=float(meta["adapter.lora.alpha"]),  # type: ignore[arg-type]
+        lora_dropout=0.0,
+        target_modules=sorted({k.split(".")[-3] for k in state}),
+    )
+    pm = get_peft_model(model, cfg)
+    result = set_peft_model_state_dict(pm, state)
+    unexpected = list(getattr(result, "unexpected_keys", None) or [])
+    if unexpected:
+        raise ValueError(f"{adapter_file}: tensors peft does not know: {unexpected[:3]}")
+    return pm
 
 
 def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
