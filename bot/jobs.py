@@ -75,8 +75,11 @@ async def report_job(ctx: JobContext, run: JobRun) -> JobResult:
             failed.append(platform)
     detail = {"week": label, "files": [str(p) for p in files], "posted": posted, "post_failed": failed}
     outcome = "ok" if not failed else "failed"
-    return JobResult(outcome, f"{label}: {report.total} requests, {len(files)} file(s), posted to "
-                     f"{', '.join(posted) or 'no channel'}", detail)
+    return JobResult(
+        outcome,
+        f"{label}: {report.total} requests, {len(files)} file(s), posted to {', '.join(posted) or 'no channel'}",
+        detail,
+    )
 
 
 # ---------------------------------------------------------------------------------------------- feedback
@@ -141,13 +144,7 @@ def default_retrain(ctx: JobContext, run: JobRun) -> dict[str, Any]:
     )
     source = LlamaRuntime(ctx.config.model, with_head=False)
     registry = HeadRegistry(Path(ctx.ops.retrain.models_dir))
-    if ctx.config.model.head:
-        current = Path(ctx.config.model.head)
-    else:
-        from runtime.head import head_path_for
-        from runtime.models import HEADS_DIR
-
-        current = head_path_for(source.fingerprint, HEADS_DIR)
+    current = source.head_path(ctx.config.model)  # the served head (with the default adapter: its head)
     out = retrain(
         source,
         dataset_path=data_path,
@@ -167,7 +164,11 @@ async def retrain_job(ctx: JobContext, run: JobRun) -> JobResult:
     out = await asyncio.to_thread(runner, ctx, run)
     action = "promoted" if out["promoted"] else "rejected"
     ctx.store.record_model_change(
-        run.now, action, str(out.get("candidate", "")), str(out.get("current", "")), str(out["reason"]),
+        run.now,
+        action,
+        str(out.get("candidate", "")),
+        str(out.get("current", "")),
+        str(out["reason"]),
         dict(out.get("metrics", {})),
     )
     summary = f"candidate {out.get('candidate')} {action}: {out['reason']}"

@@ -128,14 +128,16 @@ class LlamaRuntime:
             raise ModelLoadError(f"LoRA adapter not found: {f} (set SO8T_ADAPTER to a directory made by `so8t train`)")
         return f
 
-    def _load_head(self, settings: ModelSettings) -> SafetyHead:
+    def head_path(self, settings: ModelSettings) -> Path:
+        """The head this model serves: model.head, else the adapter's head.npz, else the backbone's shipped one."""
         if settings.head:
-            path = Path(settings.head)
-        elif self.adapter_path is not None and (self.adapter_path.parent / "head.npz").is_file():
-            path = self.adapter_path.parent / "head.npz"
-        else:
-            path = head_path_for(self.fingerprint, HEADS_DIR)
-        return SafetyHead.load(path, expect_backbone=self.fingerprint, expect_n_embd=self.n_embd)
+            return Path(settings.head)
+        if self.adapter_path is not None and (self.adapter_path.parent / "head.npz").is_file():
+            return self.adapter_path.parent / "head.npz"
+        return head_path_for(self.fingerprint, HEADS_DIR)
+
+    def _load_head(self, settings: ModelSettings) -> SafetyHead:
+        return SafetyHead.load(self.head_path(settings), expect_backbone=self.fingerprint, expect_n_embd=self.n_embd)
 
     # ---- identity -----------------------------------------------------------------------------
     @property

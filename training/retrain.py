@@ -1,8 +1,9 @@
 """Retrain the safety head on a (versioned) dataset and put the candidate through the promotion gate.
 
-Until the PET fine-tuning pipeline lands this retrains the head only (`run_train_head`); the gate and
-the head registry do not care which. Needs a state source (the backbone): `so8t serve`'s retrain job
-loads one backbone-only runtime for it.
+The weekly job retrains the head only (`run_train_head`, hidden + n-grams fused) on the served model's
+states — through the default adapter when one is served — and the gate compares it with the served
+head on the same states; a LoRA re-fine-tune is `so8t train`, run by hand. Needs a state source:
+`so8t serve`'s retrain job loads one head-less runtime for it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ def retrain(
     """Train a candidate, evaluate candidate and current on the test split and the feedback rows, gate."""
     work_dir.mkdir(parents=True, exist_ok=True)
     candidate_path = work_dir / "candidate.npz"
-    report = run_train_head(source, cfg or HeadConfig(), data_path=dataset_path, out=candidate_path,
-                            threshold=threshold)
+    report = run_train_head(
+        source, cfg or HeadConfig(), data_path=dataset_path, out=candidate_path, threshold=threshold
+    )
     rows = read_jsonl(dataset_path)
     sets = {
         "test": [r for r in rows if r.get("split") == "test"],
