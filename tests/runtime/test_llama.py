@@ -65,6 +65,7 @@ def test_hidden_state_is_the_last_pooled_embedding(real_runtime: Any) -> None:
         n_ctx=512,
         n_threads=2,
         verbose=False,
+        lora_path=str(rt.adapter_path) if rt.adapter_path else None,  # the same weights (Gemma: its adapter)
     )
     tokens = rt.tokens_for((), Q)
     ref.eval(tokens)
