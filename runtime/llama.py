@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -27,7 +28,7 @@ from runtime.gate import decide_from_probs, fail_closed
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
 from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path, shipped_adapter
-from runtime.prompts import build_messages, fallback_template
+from runtime.prompts import SYSTEM_PROMPT, build_messages, fallback_template
 from runtime.settings import ModelSettings
 
 import llama_cpp  # isort: skip
@@ -102,6 +103,7 @@ class LlamaRuntime:
         eos = self.llm._model.token_get_text(self.llm.token_eos())
         bos = self.llm._model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        self._prompt_key = hashlib.sha256((SYSTEM_PROMPT + "\x00" + template).encode()).hexdigest()[:6]
         self._stop = [eos, "<|im_end|>", "<end_of_turn>"]
         self._head: SafetyHead | None = head if head is not None or not with_head else self._load_head(settings)
         self._lock = threading.RLock()
@@ -142,10 +144,10 @@ class LlamaRuntime:
     # ---- identity -----------------------------------------------------------------------------
     @property
     def state_key(self) -> str:
-        """What the hidden states depend on: the GGUF, and the adapter when one is loaded (state caches)."""
-        if self.adapter_path is None:
-            return self.fingerprint
-        return f"{self.fingerprint}-{fingerprint(self.adapter_path)[:8]}"
+        """What the hidden states depend on (the key of the state caches): the GGUF, the prompt format
+        (system prompt + chat template), and the adapter when one is loaded."""
+        key = f"{self.fingerprint}-p{self._prompt_key}"
+        return key if self.adapter_path is None else f"{key}-{fingerprint(self.adapter_path)[:8]}"
 
     @property
     def model_id(self) -> str:

@@ -30,7 +30,10 @@ def test_fuse_adapter_head_keeps_the_mlp_and_adds_ngrams(
         (adapter / f).write_bytes((src / f).read_bytes())
     monkeypatch.setattr(features, "CACHE_DIR", tmp_path / "cache")
     rt = LlamaRuntime(ModelSettings(path="smollm2", adapter=str(adapter), threads=2), with_head=False)
-    assert rt.state_key != rt.fingerprint  # states through an adapter are cached apart from the base's
+    base = LlamaRuntime(ModelSettings(path="smollm2", adapter="none", threads=2), with_head=False)
+    # the state caches are keyed by model, prompt format and adapter: adapter states never mix with the base's
+    assert rt.state_key.startswith(base.state_key) and rt.state_key != base.state_key
+    assert base.state_key.startswith(f"{rt.fingerprint}-p")
     rep = fuse_adapter_head(rt, adapter, data_path=write_slice_with_test(tmp_path / "d.jsonl"), holdout_path=None)
     fused = SafetyHead.load(adapter / "head-fused.npz", expect_backbone=rt.fingerprint)
     mlp = SafetyHead.load(adapter / "head-lora.npz")
