@@ -39,6 +39,13 @@ def permute_rows(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np
     return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
 
 
+def unpermute_rows(w: np.ndarray, n_head: int, n_head_kv: int | None = None) -> np.ndarray:
+    """The inverse of permute_rows: llama.cpp's row order back to Hugging Face's."""
+    if n_head_kv is not None and n_head != n_head_kv:
+        n_head = n_head_kv
+    return w.reshape(n_head, w.shape[0] // n_head // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
 @dataclass(frozen=True)
 class AdapterShape:
     """What the writer needs to know about the base model."""

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from runtime.base import LABELS
+from runtime.head import SafetyHead
 from training.gguf_adapter import AdapterShape, gguf_tensors, write_adapter
 from training.head_train import fit_temperature
 from training.hf_base import BaseRef, attention_heads
@@ -66,28 +67,35 @@ def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
+def calibrated_head(run: Run) -> tuple[SafetyHead, np.ndarray | None]:
+    """The run's head in the runtime format, its temperatures fitted on the dev states read through the
+    current LoRA (eval mode); returns (head, dev states), states None when the run has no dev rows."""
+    from training.torch_head import NV, to_safety_head
+
+    head = to_safety_head(run.head, backbone=run.ref.fingerprint, backbone_name=run.ref.name)
+    if not run.dev:
+        return head, None
+    import torch
+
+    states = prompt_states(run.model.get_base_model(), [e.ids[: e.prompt_len] for e in run.dev])
+    with torch.no_grad():
+        z = run.head(torch.from_numpy(states).to(run.device)).float().cpu().numpy()
+    head.t_verdict = fit_temperature(z[:, :NV], np.array([e.verdict for e in run.dev]))
+    head.t_category = fit_temperature(z[:, NV:], np.array([e.category for e in run.dev]))
+    return head, states
+
+
 def export_run(run: Run) -> dict[str, Any]:
     from training.lora import read_metrics
-    from training.torch_head import NV, to_safety_head
     from training.train_head import head_metrics
 
     cfg, out = run.cfg, run.cfg.out
     run.model.eval()
     run.head.eval()
     adapter = export_adapter(run.model, run.ref, cfg.alpha, out)
-    t_v = t_c = 1.0
-    dev_metrics: dict[str, Any] | None = None
-    head = to_safety_head(run.head, backbone=run.ref.fingerprint, backbone_name=run.ref.name)
-    if run.dev:
-        import torch
-
-        states = prompt_states(run.model.get_base_model(), [e.ids[: e.prompt_len] for e in run.dev])
-        with torch.no_grad():
-            z = run.head(torch.from_numpy(states).to(run.device)).float().cpu().numpy()
-        t_v = fit_temperature(z[:, :NV], np.array([e.verdict for e in run.dev]))
-        t_c = fit_temperature(z[:, NV:], np.array([e.category for e in run.dev]))
-        head.t_verdict, head.t_category = t_v, t_c
-        dev_metrics = head_metrics(head, states, run.dev_rows, cfg.threshold)
+    head, states = calibrated_head(run)
+    t_v, t_c = head.t_verdict, head.t_category
+    dev_metrics = head_metrics(head, states, run.dev_rows, cfg.threshold) if states is not None else None
     digest = hashlib.sha256(head.params.w2.tobytes() + head.params.b2.tobytes()).hexdigest()[:8]
     head.meta.update(
         head_id=f"head-lora-{digest}",

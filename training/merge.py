@@ -152,6 +152,15 @@ def stamp_head(head_file: Path, model_file: Path, out: Path, variant: str) -> Pa
     return out
 
 
+def trained_files(adapter_dir: Path) -> tuple[Path, Path, Path]:
+    """(adapter.gguf, head.npz, manifest.json) of a directory made by `so8t train`, each checked to exist."""
+    files = (adapter_dir / "adapter.gguf", adapter_dir / "head.npz", adapter_dir / "manifest.json")
+    for f in files:
+        if not f.is_file():
+            raise ExportError(f"{f} not found: --adapter must be a directory made by `so8t train`")
+    return files
+
+
 def export_variants(
     adapter_dir: Path,
     out_dir: Path,
@@ -164,12 +173,7 @@ def export_variants(
     from runtime.llama import quantize_gguf
     from runtime.models import resolve_model_path
 
-    manifest_file = adapter_dir / "manifest.json"
-    adapter = adapter_dir / "adapter.gguf"
-    head_file = adapter_dir / "head.npz"
-    for f in (manifest_file, adapter, head_file):
-        if not f.is_file():
-            raise ExportError(f"{f} not found: --adapter must be a directory made by `so8t train`")
+    adapter, head_file, manifest_file = trained_files(adapter_dir)
     manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     given = Path(str(manifest["base"].get("path", "")))
     base = given if given.is_file() else resolve_model_path(str(manifest["base"]["name"]))
@@ -211,17 +215,14 @@ def ship_adapter(adapter_dir: Path, name: str, dest_root: Path | None = None) ->
     from runtime.models import ADAPTERS_DIR
     from training.gguf_adapter import read_adapter, write_adapter
 
-    src = adapter_dir / "adapter.gguf"
-    for f in (src, adapter_dir / "head.npz", adapter_dir / "manifest.json"):
-        if not f.is_file():
-            raise ExportError(f"{f} not found: --adapter must be a directory made by `so8t train`")
+    src, head_file, manifest_file = trained_files(adapter_dir)
     dest = (dest_root or ADAPTERS_DIR) / name
     dest.mkdir(parents=True, exist_ok=True)
     meta, tensors = read_adapter(src)
     arch = str(meta.get(gguf.Keys.General.ARCHITECTURE, "llama"))
     write_adapter(dest / "adapter.gguf", tensors, float(meta["adapter.lora.alpha"]), arch, name, np.float16)  # type: ignore[arg-type]
-    (dest / "head.npz").write_bytes((adapter_dir / "head.npz").read_bytes())
-    manifest = json.loads((adapter_dir / "manifest.json").read_text(encoding="utf-8"))
+    (dest / "head.npz").write_bytes(head_file.read_bytes())
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
     manifest["base"]["path"] = manifest["base"]["name"]  # resolved by name on the user's machine
     manifest["files"] = {"adapter.gguf": "float16 copy of the trained float32 adapter", "head.npz": "as trained"}
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")

@@ -44,7 +44,7 @@ def peft_from_gguf(model: Any, adapter_file: Path, arch: str) -> Any:
     import torch
     from peft import LoraConfig, get_peft_model, set_peft_model_state_dict
 
-    from training.gguf_adapter import MODULE_TO_GGUF, PERMUTED_ARCHS, read_adapter
+    from training.gguf_adapter import MODULE_TO_GGUF, PERMUTED_ARCHS, read_adapter, unpermute_rows
     from training.hf_base import attention_heads
 
     meta, tensors = read_adapter(adapter_file)
@@ -57,8 +57,7 @@ def peft_from_gguf(model: Any, adapter_file: Path, arch: str) -> Any:
         module = gguf_to_module[tname]
         w = np.asarray(arr, dtype=np.float32)
         if ab == "lora_b" and arch in PERMUTED_ARCHS and module in ("q_proj", "k_proj"):
-            heads = n_head if module == "q_proj" else n_kv
-            w = w.reshape(heads, w.shape[0] // heads // 2, 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+            w = unpermute_rows(w, n_head, n_head if module == "q_proj" else n_kv)
         part = "self_attn" if module in ("q_proj", "k_proj", "v_proj", "o_proj") else "mlp"
         key = f"base_model.model.model.layers.{layer}.{part}.{module}.lora_{ab[-1].upper()}.weight"
         state[key] = torch.from_numpy(np.ascontiguousarray(w))

@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-import numpy as np
-
 from runtime.base import LABELS
 from training.lora import Run, TrainConfig, prepare, train_loop
 from training.lora_data import select_rows
@@ -31,28 +29,17 @@ KEEP = ("safety_score", "refuse_recall", "escalate_precision", "allow_precision"
 
 def measure(run: Run, rows: list[dict[str, Any]], calibrate: bool, head_cache: dict[str, Any]) -> dict[str, Any]:
     """Safety metrics of the (possibly frozen) head on `rows`, reading states through the current LoRA."""
-    import torch
-
-    from training.head_train import fit_temperature
     from training.lora_data import encode_rows
-    from training.lora_export import prompt_states
-    from training.torch_head import NV, to_safety_head
+    from training.lora_export import calibrated_head, prompt_states
     from training.train_head import head_metrics
 
     run.model.eval()
     run.head.eval()
-    causal = run.model.get_base_model()
     if calibrate:
-        dev_states = prompt_states(causal, [e.ids[: e.prompt_len] for e in run.dev])
-        with torch.no_grad():
-            z = run.head(torch.from_numpy(dev_states).to(run.device)).float().cpu().numpy()
-        head = to_safety_head(run.head, backbone=run.ref.fingerprint, backbone_name=run.ref.name)
-        head.t_verdict = fit_temperature(z[:, :NV], np.array([e.verdict for e in run.dev]))
-        head.t_category = fit_temperature(z[:, NV:], np.array([e.category for e in run.dev]))
-        head_cache["head"] = head
+        head_cache["head"], _ = calibrated_head(run)
     head = head_cache["head"]
     enc = encode_rows(run.tokenizer, rows, [None] * len(rows), run.cfg.max_len)
-    states = prompt_states(causal, [e.ids[: e.prompt_len] for e in enc])
+    states = prompt_states(run.model.get_base_model(), [e.ids[: e.prompt_len] for e in enc])
     m = head_metrics(head, states, rows, run.cfg.threshold)
     run.model.train()
     run.head.train()
