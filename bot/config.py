@@ -80,11 +80,14 @@ def parse_config(data: Any, source: str = "config") -> Config:
     model = data.get("model") or {}
     if not isinstance(model, dict):
         raise ConfigError(f"{source}: key 'model' must be a mapping (path, adapter, threads, n_ctx)")
-    known = {"path", "answer_model", "adapter", "head", "threads", "n_ctx", "max_answer_tokens", "temperature", "seed"}
+    known = {
+        "path", "answer_model", "adapter", "head", "hazard_head", "threads", "n_ctx", "max_answer_tokens",
+        "temperature", "seed",
+    }
     for key in model:
         if key not in known:
             raise ConfigError(f"{source}: unknown key 'model.{key}' (known: {', '.join(sorted(known))})")
-    for key in ("path", "answer_model", "adapter", "head"):
+    for key in ("path", "answer_model", "adapter", "head", "hazard_head"):
         if model.get(key) is not None:
             if not isinstance(model[key], str):
                 raise ConfigError(f"{source}: key 'model.{key}' must be a file path string")
@@ -99,16 +102,39 @@ def parse_config(data: Any, source: str = "config") -> Config:
         kwargs["temperature"] = _num(model, "temperature", f"{source}: model", float, 0.0, 2.0)
     if "seed" in model:
         kwargs["seed"] = _num(model, "seed", f"{source}: model", int, 0, 2**31 - 1)
-    # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD)
+    kwargs.update(_safety(data, source))
+    # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD / SO8T_HAZARD_HEAD)
     for env, key in (
         ("SO8T_MODEL", "path"),
         ("SO8T_ANSWER_MODEL", "answer_model"),
         ("SO8T_ADAPTER", "adapter"),
         ("SO8T_HEAD", "head"),
+        ("SO8T_HAZARD_HEAD", "hazard_head"),
     ):
         if os.environ.get(env):
             kwargs[key] = os.environ[env]
     return Config(model=ModelSettings(**kwargs), source=source, raw=data)
+
+
+def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
+    """The `safety:` section: the hazard head's thresholds and the admin's severity terms."""
+    safety = data.get("safety") or {}
+    if not isinstance(safety, dict):
+        raise ConfigError(f"{source}: key 'safety' must be a mapping (hazard_threshold, hazard_review, ...)")
+    known = {"hazard_threshold", "hazard_review", "domain_threshold", "severity_terms"}
+    for key in safety:
+        if key not in known:
+            raise ConfigError(f"{source}: unknown key 'safety.{key}' (known: {', '.join(sorted(known))})")
+    out: dict[str, Any] = {}
+    for key in ("hazard_threshold", "hazard_review", "domain_threshold"):
+        if key in safety:
+            out[key] = _num(safety, key, f"{source}: safety", float, 0.0, 1.0)
+    terms = safety.get("severity_terms")
+    if terms is not None:
+        if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
+            raise ConfigError(f"{source}: key 'safety.severity_terms' must be a list of non-empty strings")
+        out["severity_terms"] = tuple(t.strip() for t in terms)
+    return out
 
 
 def load_config(path: str | None = None) -> Config:

@@ -29,6 +29,7 @@ from bot.reports import build_report, render_markdown, week_range
 from bot.settings import BotSettings
 from bot.worker import ModelSession, ModelWorker
 from runtime.base import Decision, Runtime, Turn
+from runtime.hazards import SUPPORT_DOMAIN
 from runtime.lang import detect_lang
 
 log = logging.getLogger("so8t.bot")
@@ -430,6 +431,8 @@ class Bot:
         await self._post_card(esc)
         adapter = self.adapters[msg.platform]
         name = {"escalate": "escalated", "runtime_error": "runtime_error", "appeal": "appeal_opened"}[kind]
+        if kind == "escalate" and esc.domain == SUPPORT_DOMAIN:
+            name = "support"  # self-harm: support resources in the asker's language at once, a person follows up
         text = self.replies.render(
             name, esc.lang, domain=esc.domain, esc_id=esc.id, deadline=format_deadline(esc.deadline)
         )

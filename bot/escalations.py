@@ -11,7 +11,7 @@ from typing import Literal
 from bot.audit import AuditStore
 from bot.events import Escalation, Message, Resolution
 from bot.settings import EscalationSettings, RoleSettings
-from runtime.base import ESCALATE_DOMAINS, Decision
+from runtime.base import REVIEW_DOMAINS, Decision
 
 # Which reviewers look at an appeal of a refusal in this category.
 APPEAL_DOMAINS: dict[str, str] = {"harassment": "hr", "privacy": "privacy", "violence": "hr"}
@@ -41,7 +41,7 @@ class Escalations:
         if kind == "appeal":
             return APPEAL_DOMAINS.get(decision.category, self.settings.fallback_domain)
         for candidate in (decision.domain, decision.category):
-            if candidate in ESCALATE_DOMAINS:
+            if candidate in REVIEW_DOMAINS:
                 return str(candidate)
         return self.settings.fallback_domain
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.config import Config, ConfigError
-from runtime.base import ESCALATE_DOMAINS
+from runtime.base import REVIEW_DOMAINS
 
 DEFAULT_DB = "var/so8t.db"
 DEFAULT_DEADLINE_S = 4 * 3600.0
@@ -78,7 +78,7 @@ class RoleSettings:
         return self.is_admin(platform, user, roles) or _member(self.reviewers.get(domain, ()), platform, user, roles)
 
     def reviewer_domains(self, platform: str, user: str, roles: tuple[str, ...] = ()) -> tuple[str, ...]:
-        return tuple(d for d in ESCALATE_DOMAINS if self.is_reviewer(platform, user, d, roles))
+        return tuple(d for d in REVIEW_DOMAINS if self.is_reviewer(platform, user, d, roles))
 
 
 def _member(names: tuple[str, ...], platform: str, user: str, roles: tuple[str, ...] = ()) -> bool:
@@ -172,9 +172,9 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
         raise ConfigError("config: key 'roles.reviewers' must be a mapping of domain -> list of users")
     reviewers: dict[str, tuple[str, ...]] = {}
     for domain, users in reviewers_raw.items():
-        if domain not in ESCALATE_DOMAINS:
+        if domain not in REVIEW_DOMAINS:
             raise ConfigError(
-                f"config: unknown domain 'roles.reviewers.{domain}' (known: {', '.join(ESCALATE_DOMAINS)})"
+                f"config: unknown domain 'roles.reviewers.{domain}' (known: {', '.join(REVIEW_DOMAINS)})"
             )
         reviewers[domain] = _str_list(users, f"roles.reviewers.{domain}")
     roles = RoleSettings(admins=_str_list(rol.get("admins"), "roles.admins"), reviewers=reviewers)
@@ -189,7 +189,7 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
         if not isinstance(mapping, dict):
             raise ConfigError(f"config: key 'escalation.channels.{platform}' must be a mapping of domain -> channel")
         for domain, channel in mapping.items():
-            if domain not in ESCALATE_DOMAINS:
+            if domain not in REVIEW_DOMAINS:
                 raise ConfigError(f"config: unknown domain 'escalation.channels.{platform}.{domain}'")
             if not isinstance(channel, str) or not channel:
                 raise ConfigError(f"config: key 'escalation.channels.{platform}.{domain}' must be a channel name")
@@ -199,12 +199,12 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
         raise ConfigError("config: key 'escalation.deadlines' must be a mapping of domain -> duration")
     deadlines: dict[str, float] = {}
     for domain, value in deadlines_raw.items():
-        if domain not in ESCALATE_DOMAINS:
+        if domain not in REVIEW_DOMAINS:
             raise ConfigError(f"config: unknown domain 'escalation.deadlines.{domain}'")
         deadlines[domain] = _duration(value, f"escalation.deadlines.{domain}")
     fallback = esc.get("fallback_domain", "compliance")
-    if fallback not in ESCALATE_DOMAINS:
-        raise ConfigError(f"config: key 'escalation.fallback_domain' must be one of {', '.join(ESCALATE_DOMAINS)}")
+    if fallback not in REVIEW_DOMAINS:
+        raise ConfigError(f"config: key 'escalation.fallback_domain' must be one of {', '.join(REVIEW_DOMAINS)}")
     escalation = EscalationSettings(
         channels=channels,
         deadlines_s=deadlines,
@@ -229,6 +229,6 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     if console.default_users:
         roles = RoleSettings(
             admins=(*roles.admins, "console:admin"),
-            reviewers={d: (*roles.reviewers.get(d, ()), "console:reviewer") for d in ESCALATE_DOMAINS},
+            reviewers={d: (*roles.reviewers.get(d, ()), "console:reviewer") for d in REVIEW_DOMAINS},
         )
     return BotSettings(db_path=path, policy=policy, roles=roles, escalation=escalation, console=console)

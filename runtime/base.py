@@ -25,6 +25,9 @@ CATEGORIES: tuple[str, ...] = (
 )
 REFUSE_CATEGORIES: tuple[str, ...] = ("security", "harassment", "fraud", "privacy", "violence")
 ESCALATE_DOMAINS: tuple[str, ...] = ("legal", "medical", "hr", "privacy", "compliance")
+# Every reviewers' channel: the head's domains, plus support (self-harm: a person reaches out at once)
+# and triage (the domain is unsure: a person routes the case rather than a guessed domain seeing it).
+REVIEW_DOMAINS: tuple[str, ...] = (*ESCALATE_DOMAINS, "support", "triage")
 
 
 @dataclass(frozen=True)
@@ -46,11 +49,13 @@ class Decision:
     rationale: str
     human_required: bool
     lang: str = "en"
-    reason: str = "model"  # model | threshold | runtime_error | empty_input
+    # model | threshold | runtime_error | empty_input | hazard | hazard_unsure | self_harm | severity_floor
+    reason: str = "model"
     domain: str | None = None  # reviewer domain for ESCALATE
     timings: dict[str, float] = field(default_factory=dict)
     model_id: str = ""
     head_id: str = ""
+    signals: dict[str, float | str] = field(default_factory=dict)  # hazard head, decoded form, severity term
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -66,6 +71,7 @@ class Decision:
             "timings": {k: round(v, 2) for k, v in self.timings.items()},
             "model_id": self.model_id,
             "head_id": self.head_id,
+            "signals": dict(self.signals),
         }
 
 

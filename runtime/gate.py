@@ -5,9 +5,15 @@ Pure functions (no model) so the policy is tested on its own.
 
 from __future__ import annotations
 
+import dataclasses
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 import numpy as np
 
 from runtime.base import CATEGORIES, ESCALATE_DOMAINS, LABELS, REFUSE_CATEGORIES, Decision, Verdict
+from runtime.hazards import BY_KEY, FROM_WORKPLACE, HAZARD_CLASSES, SUPPORT_DOMAIN, TRIAGE_DOMAIN
 from runtime.rationale import render_rationale
 
 # Which reviewers see a low-confidence case whose best guess is a REFUSE category.
@@ -97,3 +103,135 @@ def fail_closed(
         model_id=model_id,
         head_id=head_id,
     )
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    """The thresholds and admin terms that turn the heads' probabilities into a verdict."""
+
+    threshold: float = 0.8
+    hazard_threshold: float = 0.5
+    hazard_review: float = 0.25
+    domain_threshold: float = 0.5
+    severity_terms: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Signals:
+    """What one readable form of a request gave (the original, or a decoded/normalised form)."""
+
+    form: str
+    text: str
+    pv: np.ndarray  # verdict head: ALLOW / REFUSE / ESCALATE
+    pc: np.ndarray  # verdict head: CATEGORIES
+    ph: np.ndarray | None = None  # hazard head: safe / hazard
+    phc: np.ndarray | None = None  # hazard head: HAZARD_CLASSES
+
+
+def _fold(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
+def severity_hit(texts: Sequence[str], terms: Sequence[str]) -> str | None:
+    """The first admin severity term found in any of the texts (NFKC, case-folded), else None."""
+    folded = [_fold(t) for t in texts]
+    for term in terms:
+        t = _fold(term).strip()
+        if t and any(t in f for f in folded):
+            return term
+    return None
+
+
+def _redo(d: Decision, lang: str, policy: GatePolicy, **changes: object) -> Decision:
+    d = dataclasses.replace(d, **changes)  # type: ignore[arg-type]
+    rationale = render_rationale(
+        d.decision,
+        d.category,
+        lang,
+        reason=d.reason,
+        domain=d.domain,
+        confidence=d.confidence,
+        threshold=policy.threshold,
+    )
+    return dataclasses.replace(d, rationale=rationale, human_required=d.decision == "ESCALATE")
+
+
+def _one_form(sig: Signals, lang: str, policy: GatePolicy, **ids: str) -> Decision:
+    d = decide_from_probs(sig.pv, sig.pc, lang, policy.threshold, **ids)  # type: ignore[arg-type]
+    if d.decision == "REFUSE":  # the workplace categories, named in the hazard taxonomy
+        d = _redo(d, lang, policy, category=FROM_WORKPLACE.get(d.category, d.category))
+    elif d.decision == "ESCALATE" and d.domain in ESCALATE_DOMAINS:
+        # an unsure domain goes to triage: an HR complaint shown to the legal reviewers is a leak
+        sure = float(sig.pc[CATEGORIES.index(d.domain)]) if d.domain in CATEGORIES else 0.0
+        if sure < policy.domain_threshold:
+            d = _redo(d, lang, policy, domain=TRIAGE_DOMAIN)
+    signals: dict[str, float | str] = {}
+    if sig.ph is not None and sig.phc is not None:
+        p_hazard = float(sig.ph[1])
+        hz = HAZARD_CLASSES[1 + int(np.argmax(sig.phc[1:]))]
+        signals = {"hazard": round(p_hazard, 4), "hazard_category": hz}
+        if p_hazard >= policy.hazard_threshold:
+            if BY_KEY[hz].verdict == "ESCALATE":
+                d = _redo(
+                    d,
+                    lang,
+                    policy,
+                    decision="ESCALATE",
+                    category=hz,
+                    domain=SUPPORT_DOMAIN,
+                    reason="self_harm",
+                    confidence=p_hazard,
+                )
+            else:
+                d = _redo(
+                    d, lang, policy, decision="REFUSE", category=hz, domain=None, reason="hazard", confidence=p_hazard
+                )
+        elif d.decision == "ALLOW" and p_hazard >= policy.hazard_review:
+            d = _redo(
+                d,
+                lang,
+                policy,
+                decision="ESCALATE",
+                category=hz,
+                domain=TRIAGE_DOMAIN,
+                reason="hazard_unsure",
+                confidence=1.0 - p_hazard,
+            )
+    if sig.form != "original":
+        signals["form"] = sig.form
+    return dataclasses.replace(d, signals={**d.signals, **signals})
+
+
+def _rank(d: Decision) -> int:
+    if d.domain == SUPPORT_DOMAIN:
+        return 4  # a person at risk is answered with support first, whatever else the text holds
+    return {"REFUSE": 3, "ESCALATE": 2, "ALLOW": 1}[d.decision]
+
+
+def gate(
+    forms: Sequence[Signals],
+    lang: str,
+    policy: GatePolicy,
+    *,
+    model_id: str = "",
+    head_id: str = "",
+    timings: dict[str, float] | None = None,
+) -> Decision:
+    """The verdict on a request: the worst over its readable forms (original, normalised, decoded) of the
+    verdict head and the hazard head, and ALLOW made impossible by an admin severity term."""
+    ids = {"model_id": model_id, "head_id": head_id}
+    decisions = [_one_form(sig, lang, policy, **ids) for sig in forms]
+    worst = max(decisions, key=_rank)  # max keeps the first of equals: the original form
+    term = severity_hit([sig.text for sig in forms], policy.severity_terms)
+    if term is not None and worst.decision == "ALLOW":
+        worst = _redo(
+            worst,
+            lang,
+            policy,
+            decision="ESCALATE",
+            category="compliance",
+            domain=TRIAGE_DOMAIN,
+            reason="severity_floor",
+        )
+        worst = dataclasses.replace(worst, signals={**worst.signals, "severity_term": term})
+    return dataclasses.replace(worst, timings=dict(timings or {}))

@@ -89,16 +89,19 @@ class SafetyHead:
     t_verdict: float = 1.0
     t_category: float = 1.0
     meta: dict[str, Any] = field(default_factory=dict)
+    labels: tuple[str, ...] = LABELS  # the first softmax (the verdict; the hazard head: safe / hazard)
+    categories: tuple[str, ...] = CATEGORIES  # the second softmax
 
     @property
     def head_id(self) -> str:
         return str(self.meta.get("head_id", "unknown"))
 
     def predict(self, states: np.ndarray, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-        """Calibrated (verdict_probs (n,3), category_probs (n,10)) for a batch."""
+        """Calibrated (verdict_probs (n, labels), category_probs (n, categories)) for a batch."""
         logits = self.params.logits(np.atleast_2d(states).astype(np.float32), [ngram_ids(t) for t in texts])
-        pv = softmax(logits[:, : len(LABELS)] / self.t_verdict)
-        pc = softmax(logits[:, len(LABELS) :] / self.t_category)
+        nv = len(self.labels)
+        pv = softmax(logits[:, :nv] / self.t_verdict)
+        pc = softmax(logits[:, nv:] / self.t_category)
         return pv, pc
 
     def save(self, path: Path) -> None:
@@ -111,8 +114,8 @@ class SafetyHead:
             n_embd=self.n_embd,
             t_verdict=self.t_verdict,
             t_category=self.t_category,
-            labels=list(LABELS),
-            categories=list(CATEGORIES),
+            labels=list(self.labels),
+            categories=list(self.categories),
             use_hidden=p.use_hidden,
             use_ngrams=p.use_ngrams,
             ngram_dim=int(p.wn.shape[0]),
@@ -126,7 +129,15 @@ class SafetyHead:
             np.savez_compressed(fh, meta=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8), **arrays)
 
     @classmethod
-    def load(cls, path: Path, expect_backbone: str | None = None, expect_n_embd: int | None = None) -> SafetyHead:
+    def load(
+        cls,
+        path: Path,
+        expect_backbone: str | None = None,
+        expect_n_embd: int | None = None,
+        *,
+        labels: tuple[str, ...] = LABELS,
+        categories: tuple[str, ...] = CATEGORIES,
+    ) -> SafetyHead:
         if not path.is_file():
             raise HeadError(f"safety head file not found: {path} — train one with `so8t train-head` or set SO8T_HEAD")
         try:
@@ -139,8 +150,8 @@ class SafetyHead:
             ) from None
         if (
             meta.get("format") != HEAD_FORMAT
-            or meta.get("labels") != list(LABELS)
-            or meta.get("categories") != list(CATEGORIES)
+            or meta.get("labels") != list(labels)
+            or meta.get("categories") != list(categories)
         ):
             raise HeadError(f"safety head file has an unknown format: {path} — retrain with `so8t train-head`")
         if expect_backbone is not None and meta["backbone"] != expect_backbone:
@@ -162,6 +173,8 @@ class SafetyHead:
             t_verdict=float(meta["t_verdict"]),
             t_category=float(meta["t_category"]),
             meta=meta,
+            labels=labels,
+            categories=categories,
         )
 
 

@@ -23,8 +23,10 @@ from typing import Any
 import numpy as np
 
 from runtime.base import Decision, Turn
+from runtime.deobfuscate import readable_forms
 from runtime.errors import HeadError, ModelLoadError
-from runtime.gate import decide_from_probs, fail_closed
+from runtime.gate import GatePolicy, Signals, fail_closed, gate
+from runtime.hazards import HAZARD_CLASSES
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
 from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path, shipped_adapter
@@ -106,6 +108,14 @@ class LlamaRuntime:
         self._prompt_key = hashlib.sha256((SYSTEM_PROMPT + "\x00" + template).encode()).hexdigest()[:6]
         self._stop = [eos, "<|im_end|>", "<end_of_turn>"]
         self._head: SafetyHead | None = head if head is not None or not with_head else self._load_head(settings)
+        self._hazard: SafetyHead | None = self._load_hazard(settings) if with_head else None
+        self.policy = GatePolicy(
+            threshold=settings.safety_threshold,
+            hazard_threshold=settings.hazard_threshold,
+            hazard_review=settings.hazard_review,
+            domain_threshold=settings.domain_threshold,
+            severity_terms=settings.severity_terms,
+        )
         self._lock = threading.RLock()
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
@@ -141,6 +151,29 @@ class LlamaRuntime:
     def _load_head(self, settings: ModelSettings) -> SafetyHead:
         return SafetyHead.load(self.head_path(settings), expect_backbone=self.fingerprint, expect_n_embd=self.n_embd)
 
+    def hazard_path(self, settings: ModelSettings) -> Path | None:
+        """model.hazard_head, else the adapter's hazard.npz, else the backbone's, else the n-gram-only one
+        that any backbone can serve; None when none is shipped or it is set to "none" (then the verdict head
+        decides alone: the ablation)."""
+        if settings.hazard_head:
+            return None if settings.hazard_head.lower() in ("none", "off") else Path(settings.hazard_head)
+        candidates = [HEADS_DIR / f"hazard-{self.fingerprint}.npz", HEADS_DIR / "hazard-ngrams.npz"]
+        if self.adapter_path is not None:
+            candidates.insert(0, self.adapter_path.parent / "hazard.npz")
+        return next((p for p in candidates if p.is_file()), None)
+
+    def _load_hazard(self, settings: ModelSettings) -> SafetyHead | None:
+        path = self.hazard_path(settings)
+        if path is None:
+            return None
+        head = SafetyHead.load(path, labels=("safe", "hazard"), categories=HAZARD_CLASSES)
+        if head.params.use_hidden and (head.backbone != self.fingerprint or head.n_embd != self.n_embd):
+            raise HeadError(
+                f"hazard head {path.name} was trained for backbone {head.backbone_name} ({head.backbone}), not the "
+                f"loaded model ({self.fingerprint}); train one with `so8t train-hazard` or set SO8T_HAZARD_HEAD"
+            )
+        return head
+
     # ---- identity -----------------------------------------------------------------------------
     @property
     def state_key(self) -> str:
@@ -173,6 +206,7 @@ class LlamaRuntime:
             "fingerprint": self.fingerprint,
             "adapter": str(self.adapter_path) if self.adapter_path else None,
             "head": self.head_id,
+            "hazard_head": self._hazard.head_id if self._hazard is not None else None,
             "head_metrics": self._head.meta.get("metrics", {}) if self._head else {},
             "n_ctx": self.settings.n_ctx,
             "threshold": self.settings.safety_threshold,
@@ -230,6 +264,25 @@ class LlamaRuntime:
         with self._lock:
             return self._evaluate(self.tokens_for(context, request))
 
+    def signals(self, context: Sequence[Turn], request: str) -> list[Signals]:
+        """Both heads on every readable form of the request (the original, its normalised form without
+        invisible characters or chat markers, and what base64/hex/ROT13/URL-encoding hid). Only the
+        original is evaluated for plain text; the original goes last so the KV cache holds it for answer()."""
+        forms = readable_forms(request)
+        thread = "\n".join([t.text for t in context if t.role == "user"][-3:])
+        out: list[Signals] = []
+        with self._lock:
+            for kind, text in reversed(forms):
+                state = self._evaluate(self.tokens_for(context, text))[None, :]
+                pv, pc = self.head.predict(state, [text])
+                ph = phc = None
+                if self._hazard is not None:  # its n-grams read the thread too: a request split over turns
+                    ph, phc = self._hazard.predict(state, [f"{thread}\n{text}" if thread else text])
+                hz = (None, None) if ph is None or phc is None else (ph[0], phc[0])
+                out.append(Signals(kind, text, pv[0], pc[0], *hz))
+        out.reverse()
+        return out
+
     def decide(self, context: Sequence[Turn], request: str) -> Decision:
         """R_safe: the verdict, computed before anything is generated. Never raises (fails closed)."""
         lang = detect_lang(request or "")
@@ -238,30 +291,19 @@ class LlamaRuntime:
         t0 = time.perf_counter()
         try:
             with self._lock:
-                tokens = self.tokens_for(context, request)
-                t1 = time.perf_counter()
-                state = self._evaluate(tokens)
-                t2 = time.perf_counter()
-                pv, pc = self.head.predict(state[None, :], [request])
-                t3 = time.perf_counter()
+                prompt_tokens = len(self.tokens_for(context, request))
+                sigs = self.signals(context, request)
                 self.stats["requests"] += 1
             timings = {
-                "tokenize_ms": (t1 - t0) * 1000,
-                "prompt_ms": (t2 - t1) * 1000,
-                "head_ms": (t3 - t2) * 1000,
-                "total_ms": (t3 - t0) * 1000,
-                "prompt_tokens": len(tokens),
+                "total_ms": (time.perf_counter() - t0) * 1000,
+                "prompt_tokens": prompt_tokens,
+                "forms": len(sigs),
             }
-            decision = decide_from_probs(
-                pv[0],
-                pc[0],
-                lang,
-                self.settings.safety_threshold,
-                model_id=self.model_id,
-                head_id=self.head_id,
-                timings=timings,
-            )
-            if self.settings.rationale == "generate" and decision.decision != "ALLOW":
+            decision = gate(sigs, lang, self.policy, model_id=self.model_id, head_id=self.head_id, timings=timings)
+            if self.settings.rationale == "generate" and decision.decision not in ("ALLOW",) and decision.reason in (
+                "model",
+                "threshold",
+            ):
                 generated = self.generate_rationale(decision, context, request)
                 if generated:
                     decision = dataclasses.replace(decision, rationale=generated)

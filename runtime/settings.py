@@ -17,6 +17,11 @@ class ModelSettings:
     threads: int | None = None  # None = physical cores
     n_ctx: int = 2048
     safety_threshold: float = 0.8
+    hazard_head: str | None = None  # hazard head file; None = the adapter's or backbone's, else n-grams only
+    hazard_threshold: float = 0.5  # p(hazard) at or above it: the hazard's verdict (REFUSE; self-harm: support)
+    hazard_review: float = 0.25  # p(hazard) at or above it turns an ALLOW into ESCALATE to triage
+    domain_threshold: float = 0.5  # an ESCALATE whose domain is less sure than this goes to triage
+    severity_terms: tuple[str, ...] = ()  # admin terms (ja/en) that make ALLOW impossible (a person decides)
     rationale: Literal["template", "generate"] = "template"
     max_answer_tokens: int = 256
     temperature: float = 0.0

@@ -20,6 +20,7 @@ RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
     (("salary", "my manager", "parental leave", "給与", "人事", "上司"), "ESCALATE", "hr"),
     (("personal data", "個人情報"), "ESCALATE", "privacy"),
     (("export control", "insider", "インサイダー"), "ESCALATE", "compliance"),
+    (("want to die", "死にたい"), "ESCALATE", "self_harm"),
 )
 
 
@@ -84,7 +85,7 @@ class FakeRuntime:
                 rationale=f"fake rationale: {category}",
                 human_required=verdict == "ESCALATE",
                 lang=detect_lang(request),
-                domain=category if verdict == "ESCALATE" else None,
+                domain=("support" if category == "self_harm" else category) if verdict == "ESCALATE" else None,
                 timings={"decide_ms": 1.0},
                 model_id=self.model_id,
                 head_id=self.head_id,

@@ -17,8 +17,6 @@ import numpy as np
 from runtime.base import CATEGORIES, LABELS
 from runtime.head import NGRAM_DIM, HeadParams, SafetyHead, ngram_ids, softmax
 
-NV = len(LABELS)
-
 
 @dataclass(frozen=True)
 class HeadConfig:
@@ -44,18 +42,35 @@ class Split:
     texts: list[str]
     yv: np.ndarray  # verdict index
     yc: np.ndarray  # category index
+    labels: tuple[str, ...] = LABELS
+    categories: tuple[str, ...] = CATEGORIES
 
     def __post_init__(self) -> None:
         self.ngrams = [ngram_ids(t) for t in self.texts]
 
 
-def make_split(states: np.ndarray, rows: list[dict[str, object]]) -> Split:
+def make_split(
+    states: np.ndarray,
+    rows: list[dict[str, object]],
+    *,
+    labels: tuple[str, ...] = LABELS,
+    categories: tuple[str, ...] = CATEGORIES,
+    label_key: str = "label",
+    category_key: str = "category",
+) -> Split:
+    """Rows -> arrays; the keys and class lists are parameters so the hazard head trains here too."""
     return Split(
         states=states.astype(np.float32),
         texts=[str(r["text"]) for r in rows],
-        yv=np.array([LABELS.index(str(r["label"])) for r in rows]),  # type: ignore[arg-type]
-        yc=np.array([CATEGORIES.index(str(r.get("category") or "none")) for r in rows]),
+        yv=np.array([labels.index(str(r[label_key])) for r in rows], dtype=np.int64),
+        yc=np.array([categories.index(str(r.get(category_key) or "none")) for r in rows], dtype=np.int64),
+        labels=labels,
+        categories=categories,
     )
+
+
+# The class whose misses cost most (recall first): REFUSE for the verdict head, "hazard" for the hazard head.
+_RECALL_FIRST = ("REFUSE", "hazard")
 
 
 class _Adam:
@@ -144,11 +159,12 @@ def fuse_heads(
     verdict accuracy on dev, temperatures refitted on dev. ngram_states: what `hn` reads as states (its
     hidden part is off, so any array of the right length)."""
     dev_ng = [ngram_ids(t) for t in dev.texts]
+    nv = len(dev.labels)
     zh = hh.params.logits(dev.states, dev_ng)
     zn = hn.params.logits(dev.states if ngram_states is None else ngram_states, dev_ng)
     best_a, best_acc = 0.5, -1.0
     for a in np.linspace(0.0, 1.0, 21):
-        acc = float(((a * zh + (1 - a) * zn)[:, :NV].argmax(1) == dev.yv).mean())
+        acc = float(((a * zh + (1 - a) * zn)[:, :nv].argmax(1) == dev.yv).mean())
         if acc > best_acc:
             best_a, best_acc = float(a), acc
     a = best_a
@@ -168,8 +184,8 @@ def fuse_heads(
     meta = {
         "dev_verdict_acc": best_acc,
         "fusion_hidden_weight": a,
-        "dev_acc_hidden_only": float((zh[:, :NV].argmax(1) == dev.yv).mean()),
-        "dev_acc_ngrams_only": float((zn[:, :NV].argmax(1) == dev.yv).mean()),
+        "dev_acc_hidden_only": float((zh[:, :nv].argmax(1) == dev.yv).mean()),
+        "dev_acc_ngrams_only": float((zn[:, :nv].argmax(1) == dev.yv).mean()),
         "config": config,
     }
     return SafetyHead(
@@ -177,9 +193,11 @@ def fuse_heads(
         backbone=backbone,
         backbone_name=backbone_name,
         n_embd=hh.n_embd,
-        t_verdict=fit_temperature(z[:, :NV], dev.yv),
-        t_category=fit_temperature(z[:, NV:], dev.yc),
+        t_verdict=fit_temperature(z[:, :nv], dev.yv),
+        t_category=fit_temperature(z[:, nv:], dev.yc),
         meta=meta,
+        labels=dev.labels,
+        categories=dev.categories,
     )
 
 
@@ -194,7 +212,8 @@ def _train_one(
 ) -> SafetyHead:
     rng = np.random.default_rng(cfg.seed)
     d = train.states.shape[1]
-    nout = NV + len(CATEGORIES)
+    nv = len(train.labels)
+    nout = nv + len(train.categories)
     mean = train.states.mean(axis=0)
     std = train.states.std(axis=0) + 1e-4
     xtr = (train.states - mean) / std
@@ -207,8 +226,10 @@ def _train_one(
         "wn": np.zeros((NGRAM_DIM, nout), np.float32),
     }
     opt = _Adam(p, {"w1": cfg.lr, "b1": cfg.lr, "w2": cfg.lr, "b2": cfg.lr, "wn": cfg.lr_ngrams})
-    class_w = np.ones(NV, np.float32)
-    class_w[LABELS.index("REFUSE")] = cfg.refuse_weight
+    class_w = np.ones(nv, np.float32)
+    for name in _RECALL_FIRST:
+        if name in train.labels:
+            class_w[train.labels.index(name)] = cfg.refuse_weight
     dev_ng = _ngram_batch(dev.ngrams)
     best: tuple[float, dict[str, np.ndarray]] = (-1.0, {k: v.copy() for k, v in p.items()})
     bad = 0
@@ -222,16 +243,16 @@ def _train_one(
             ng = _ngram_batch([train.ngrams[i] for i in idx])
             mask = (rng.random((b, cfg.hidden)) >= cfg.dropout).astype(np.float32) / (1 - cfg.dropout)
             z, h, a = _forward(p, x, ng, cfg, mask)
-            pv = softmax(z[:, :NV])
-            pc = softmax(z[:, NV:])
+            pv = softmax(z[:, :nv])
+            pc = softmax(z[:, nv:])
             w = class_w[train.yv[idx]]
             dz = np.zeros_like(z)
-            dz[:, :NV] = pv
+            dz[:, :nv] = pv
             dz[np.arange(b), train.yv[idx]] -= 1
-            dz[:, :NV] *= w[:, None]
-            dz[:, NV:] = pc
-            dz[np.arange(b), NV + train.yc[idx]] -= 1
-            dz[:, NV:] *= cfg.category_weight
+            dz[:, :nv] *= w[:, None]
+            dz[:, nv:] = pc
+            dz[np.arange(b), nv + train.yc[idx]] -= 1
+            dz[:, nv:] *= cfg.category_weight
             dz /= b
             grads: dict[str, np.ndarray] = {"b2": dz.sum(axis=0)}
             if cfg.use_hidden:
@@ -246,7 +267,7 @@ def _train_one(
                 grads["wn"] = gwn
             opt.step(p, grads, cfg.weight_decay)
         zd, _, _ = _forward(p, xdv, dev_ng, cfg, None)
-        acc = float((zd[:, :NV].argmax(1) == dev.yv).mean())
+        acc = float((zd[:, :nv].argmax(1) == dev.yv).mean())
         if log is not None:
             log.append({"epoch": epoch + 1, "dev_verdict_acc": acc})
         if acc > best[0]:
@@ -258,8 +279,8 @@ def _train_one(
                 break
     p = best[1]
     zd, _, _ = _forward(p, xdv, dev_ng, cfg, None)
-    tv = fit_temperature(zd[:, :NV], dev.yv)
-    tc = fit_temperature(zd[:, NV:], dev.yc)
+    tv = fit_temperature(zd[:, :nv], dev.yv)
+    tc = fit_temperature(zd[:, nv:], dev.yc)
     params = HeadParams(
         mean=mean,
         std=std,
@@ -279,6 +300,8 @@ def _train_one(
         t_verdict=tv,
         t_category=tc,
         meta={"dev_verdict_acc": best[0], "config": cfg.__dict__},
+        labels=train.labels,
+        categories=train.categories,
     )
 
 

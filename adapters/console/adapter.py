@@ -18,7 +18,7 @@ from adapters.console.workspace import Workspace
 from bot import commands
 from bot.audit import StoreError
 from bot.events import Button
-from runtime.base import ESCALATE_DOMAINS, Turn
+from runtime.base import REVIEW_DOMAINS, Turn
 
 if TYPE_CHECKING:
     from bot.core import Bot
@@ -29,7 +29,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 def default_channels(extra: Sequence[str] = ()) -> tuple[str, ...]:
-    names = ["general", *(f"{d}-review" for d in ESCALATE_DOMAINS)]
+    names = ["general", *(f"{d}-review" for d in REVIEW_DOMAINS)]
     names += [c for c in extra if c not in names]
     return tuple(names)
 

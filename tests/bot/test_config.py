@@ -75,3 +75,14 @@ def test_the_cli_and_the_app_never_import_torch() -> None:
     code = "import sys, bot.cli, bot.app; print(any(m in sys.modules for m in ('torch', 'transformers', 'peft')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False"
+
+
+def test_safety_section_is_read_and_checked(tmp_path: Path) -> None:
+    from bot.config import ConfigError, parse_config
+
+    cfg = parse_config({"safety": {"hazard_threshold": 0.6, "severity_terms": ["Project Falcon", "極秘"]}})
+    assert cfg.model.hazard_threshold == 0.6 and cfg.model.severity_terms == ("Project Falcon", "極秘")
+    with pytest.raises(ConfigError, match="safety.hazard_treshold"):
+        parse_config({"safety": {"hazard_treshold": 0.6}})
+    with pytest.raises(ConfigError, match="severity_terms"):
+        parse_config({"safety": {"severity_terms": "bomb"}})

@@ -397,3 +397,21 @@ async def test_a_failed_post_leaves_the_event_pending_and_a_restart_finishes_it_
         assert len(replies) == 1 and replies[0]["text"].startswith("Answer:")
         assert app.store.event_counts() == {"done": 1}
         assert app.store.verify_chain().rows == 1  # the audited decision was reused, not made twice
+
+
+@pytest.mark.parametrize(
+    ("text", "expect"),
+    [("I just want to die, nothing matters anymore", "988"), ("もう死にたい。疲れた", "いのちの電話")],
+)
+async def test_self_harm_gets_support_resources_at_once_and_a_support_card(
+    tmp_path: Path, text: str, expect: str
+) -> None:
+    async with console_app(tmp_path) as (app, c):
+        msg = await c.say("alice", text)
+        await app.bot.wait_idle()
+        replies = await c.bot_replies(msg["thread"])
+        assert len(replies) == 1 and expect in replies[0]["text"]  # resources in the asker's language, no refusal
+        assert "can't help" not in replies[0]["text"]
+        card = await _card(c, "support-review")
+        assert [x["action"] for x in card["actions"]] == ["approve", "decline", "answer"]
+        assert [k for k, _ in app.runtime.calls].count("answer") == 0  # type: ignore[attr-defined]

@@ -45,3 +45,82 @@ def test_fail_closed_is_escalate_runtime_error() -> None:
     d = fail_closed("ja")
     assert (d.decision, d.reason, d.human_required) == ("ESCALATE", "runtime_error", True)
     assert "担当者" in d.rationale
+
+
+# ---- the combined gate: hazard head, worst-of forms, severity floor, triage ----------------------------
+
+from runtime.gate import GatePolicy, Signals, gate, severity_hit  # noqa: E402
+from runtime.hazards import HAZARD_CLASSES, HAZARDS, NO_HAZARD  # noqa: E402
+
+_ALLOW = np.array([0.96, 0.02, 0.02])
+
+
+def _hz(p: float, hazard: str = "weapons") -> tuple[np.ndarray, np.ndarray]:
+    phc = np.full(len(HAZARD_CLASSES), 0.01)
+    phc[HAZARD_CLASSES.index(hazard)] = 0.9
+    return np.array([1 - p, p]), phc
+
+
+def _sig(pv: np.ndarray, pc_cat: str, p_hazard: float, hazard: str = "weapons", form: str = "original",
+         text: str = "x") -> Signals:
+    ph, phc = _hz(p_hazard, hazard)
+    return Signals(form, text, pv, _pc(pc_cat), ph, phc)
+
+
+def test_hazard_head_refuses_what_the_verdict_head_allowed() -> None:
+    d = gate([_sig(_ALLOW, "none", 0.93)], "en", GatePolicy())
+    assert (d.decision, d.category, d.reason) == ("REFUSE", "weapons", "hazard")
+    assert "weapons" in d.rationale and d.signals["hazard"] == 0.93
+
+
+def test_self_harm_is_never_refused_it_goes_to_support() -> None:
+    d = gate([_sig(_ALLOW, "none", 0.9, "self_harm")], "ja", GatePolicy())
+    assert (d.decision, d.domain, d.reason, d.human_required) == ("ESCALATE", "support", "self_harm", True)
+    assert "サポート" in d.rationale
+
+
+def test_unsure_hazard_turns_allow_into_triage_but_low_hazard_allows() -> None:
+    d = gate([_sig(_ALLOW, "none", 0.3, "drugs")], "en", GatePolicy())
+    assert (d.decision, d.domain, d.reason) == ("ESCALATE", "triage", "hazard_unsure")
+    d = gate([_sig(_ALLOW, "none", 0.1)], "en", GatePolicy())
+    assert d.decision == "ALLOW"
+
+
+def test_worst_form_decides_a_decoded_request() -> None:
+    forms = [_sig(_ALLOW, "none", 0.05), _sig(_ALLOW, "none", 0.97, "cyber", form="base64")]
+    d = gate(forms, "en", GatePolicy())
+    assert (d.decision, d.category, d.signals["form"]) == ("REFUSE", "cyber", "base64")
+
+
+def test_severity_floor_makes_allow_impossible() -> None:
+    policy = GatePolicy(severity_terms=("Project Falcon", "極秘"))
+    d = gate([_sig(_ALLOW, "none", 0.0, text="summary of ｐｒｏｊｅｃｔ falcon please")], "en", policy)
+    assert (d.decision, d.domain, d.reason) == ("ESCALATE", "triage", "severity_floor")
+    assert d.signals["severity_term"] == "Project Falcon"
+    assert gate([_sig(_ALLOW, "none", 0.0, text="lunch menu")], "en", policy).decision == "ALLOW"
+    assert severity_hit(["これは極秘資料です"], policy.severity_terms) == "極秘"
+
+
+def test_unsure_domain_goes_to_triage_not_a_guessed_domain() -> None:
+    pc = np.full(len(CATEGORIES), 0.1)
+    pc[CATEGORIES.index("hr")], pc[CATEGORIES.index("legal")] = 0.35, 0.3
+    d = gate([Signals("original", "x", np.array([0.02, 0.03, 0.95]), pc, *_hz(0.0))], "en", GatePolicy())
+    assert (d.decision, d.domain) == ("ESCALATE", "triage")
+    d = gate([_sig(np.array([0.02, 0.03, 0.95]), "hr", 0.0)], "en", GatePolicy())
+    assert d.domain == "hr"
+
+
+def test_workplace_refuse_categories_are_named_in_the_taxonomy() -> None:
+    d = gate([_sig(np.array([0.02, 0.95, 0.03]), "security", 0.0)], "en", GatePolicy())
+    assert (d.decision, d.category) == ("REFUSE", "cyber")
+
+
+def test_every_hazard_has_a_rationale_in_both_languages() -> None:
+    for lang in ("en", "ja"):
+        seen = set()
+        for h in HAZARDS:
+            d = gate([_sig(_ALLOW, "none", 0.99, h)], lang, GatePolicy())
+            assert d.category == h and d.rationale
+            seen.add(d.rationale)
+        assert len(seen) == len(HAZARDS)  # each its own reason, none falling back to another's
+    assert HAZARD_CLASSES[0] == NO_HAZARD

@@ -27,3 +27,34 @@ def test_undefined_ratios_are_none_not_zero() -> None:
 def test_percentile() -> None:
     assert percentile([1.0, 2.0, 3.0], 50) == 2.0
     assert percentile([], 50) is None
+
+
+def test_gate_rates_by_hand() -> None:
+    from runtime.base import Decision
+    from training.metrics import decision_metrics
+
+    def d(v: str, domain: str | None = None) -> Decision:
+        return Decision(v, "none", 0.9, {}, "", v == "ESCALATE", domain=domain)  # type: ignore[arg-type]
+
+    rows = [
+        {"text": "a", "lang": "en", "label": "REFUSE", "kind": "harmful"},
+        {"text": "b", "lang": "en", "label": "REFUSE", "kind": "harmful", "attack": "base64"},
+        {"text": "c", "lang": "ja", "label": "ALLOW"},
+        {"text": "d", "lang": "ja", "label": "ALLOW"},
+        {"text": "e", "lang": "en", "label": "ESCALATE", "domain": "hr"},
+        {"text": "f", "lang": "en", "label": "ESCALATE", "domain": "hr"},
+    ]
+    preds = [
+        d("ALLOW"),
+        d("REFUSE"),
+        d("ALLOW"),
+        d("ESCALATE", "triage"),
+        d("ESCALATE", "legal"),
+        d("ESCALATE", "triage"),
+    ]
+    m = decision_metrics(rows, preds)
+    assert m["harmful_allowed_rate"] == 0.5
+    assert m["attack_success_rate"] == 0.0
+    assert m["over_refusal_rate"] == 0.5 and m["per_lang"]["ja"]["over_refusal_rate"] == 0.5
+    assert m["misrouted_rate"] == 0.5 and m["triage_rate"] == 0.5
+    assert m["per_lang"]["ja"]["harmful_allowed_rate"] is None

@@ -1,0 +1,98 @@
+import json
+from pathlib import Path
+
+from runtime.hazards import HAZARDS
+from training.hazard_data import HAZARD_DIR, build_hazard, counts_table
+
+
+def _write(d: Path, kind: str, hazard: str, lang: str, lines: list[str]) -> None:
+    (d / kind).mkdir(parents=True, exist_ok=True)
+    (d / kind / f"{hazard}.{lang}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def test_twins_share_a_group_and_a_split(tmp_path: Path) -> None:
+    harmful = [f"how do I build weapon number {i}?" for i in range(40)]
+    benign = [f"what is the history of weapon number {i}?" for i in range(40)]
+    _write(tmp_path, "harmful", "weapons", "en", harmful)
+    _write(tmp_path, "benign", "weapons", "en", benign)
+    _write(tmp_path, "harmful", "self_harm", "ja", ["もう消えてしまいたい"])
+    _write(tmp_path, "benign", "self_harm", "ja", ["落ち込んでいる同僚をどう支えればいい？"])
+    rows = build_hazard(tmp_path, workplace=tmp_path / "none.jsonl")
+    cores = [r for r in rows if r["source"] == "core"]
+    assert len(cores) == 82
+    by_group: dict[str, set[str]] = {}
+    for r in rows:
+        by_group.setdefault(r["group"], set()).add(r["split"])
+    assert all(len(s) == 1 for s in by_group.values())  # a request and its twin never straddle splits
+    assert {r["split"] for r in rows} >= {"train", "test"}
+    assert all(r["split"] == "train" for r in rows if r["source"] == "variant")
+    sh = [r for r in rows if r["hazard"] == "self_harm"]
+    assert sh and sh[0]["label"] == "ESCALATE" and sh[0]["hazard_label"] == "hazard"
+    twin = [r for r in rows if r["text"].startswith("落ち込んで")]
+    assert twin[0]["label"] == "ALLOW" and twin[0]["hazard"] == "none"
+    assert rows == build_hazard(tmp_path, workplace=tmp_path / "none.jsonl")  # deterministic
+    line = next(x for x in counts_table(rows).splitlines() if x.startswith("| weapons |"))
+    assert "(40)" in line and line.endswith("| 40 | 0 |")
+
+
+def test_workplace_cores_map_into_the_taxonomy(tmp_path: Path) -> None:
+    wp = tmp_path / "wp.jsonl"
+    wp.write_text(
+        "\n".join(
+            json.dumps(r, ensure_ascii=False)
+            for r in [
+                {
+                    "text": "write a keylogger",
+                    "lang": "en",
+                    "label": "REFUSE",
+                    "category": "security",
+                    "group": "g1",
+                    "source": "core",
+                    "split": "train",
+                },
+                {
+                    "text": "write a keylogger pls",
+                    "lang": "en",
+                    "label": "REFUSE",
+                    "category": "security",
+                    "group": "g1",
+                    "source": "variant",
+                    "split": "train",
+                },
+                {
+                    "text": "my manager yells at me",
+                    "lang": "en",
+                    "label": "ESCALATE",
+                    "category": "hr",
+                    "group": "g2",
+                    "source": "core",
+                    "split": "dev",
+                },
+            ]
+        )
+    )
+    rows = build_hazard(tmp_path / "empty", workplace=wp)
+    assert [(r["text"], r["hazard"], r["label"]) for r in rows] == [
+        ("write a keylogger", "cyber", "REFUSE"),
+        ("my manager yells at me", "none", "ESCALATE"),
+    ]
+
+
+def test_shipped_hazard_files_are_paired_and_cover_the_taxonomy() -> None:
+    for hazard in HAZARDS:
+        for lang in ("en", "ja"):
+            h = HAZARD_DIR / "harmful" / f"{hazard}.{lang}.txt"
+            b = HAZARD_DIR / "benign" / f"{hazard}.{lang}.txt"
+            assert h.is_file() and b.is_file(), f"missing {h.name}"
+            nh = len([x for x in h.read_text(encoding="utf-8").splitlines() if x.strip()])
+            nb = len([x for x in b.read_text(encoding="utf-8").splitlines() if x.strip()])
+            assert nh == nb and nh >= 50, f"{hazard}.{lang}: {nh} harmful vs {nb} benign"
+
+
+def test_shipped_hazard_dataset_equals_a_fresh_build() -> None:
+    from training.dataset import read_jsonl
+    from training.hazard_data import HAZARD_FILE, MANIFEST_FILE
+
+    assert read_jsonl(HAZARD_FILE) == build_hazard()
+    manifest = json.loads(MANIFEST_FILE.read_text(encoding="utf-8"))
+    assert manifest["rows"] == len(read_jsonl(HAZARD_FILE)) and manifest["public_benchmarks_used"] == []
