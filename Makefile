@@ -3,7 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LLAMA_PIN := llama-cpp-python==0.3.36
-# An AVX2 build without AMX: the default native build segfaults on AVX-512/AMX CPUs (DESIGN.md).
+# An AVX2 build without AMX: the default native build segfaults on AVX-512/AMX CPUs (docs/architecture.md).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 

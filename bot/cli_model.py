@@ -545,50 +545,91 @@ def bench(
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="print JSON")
 def models(as_json: bool) -> None:
-    """List the embedded backbones: file, size, licence, languages, and whether a head / adapter is shipped."""
+    """List the embedded backbones: file, size, licence, origin, tokens a typical ja / en message costs,
+    and whether a head / adapter is shipped."""
     from runtime.head import head_path_for
-    from runtime.models import BACKBONES, DEFAULT_BACKBONE, HEADS_DIR, MODELS_CACHE, fingerprint, shipped_adapter
+    from runtime.models import (
+        BACKBONES,
+        DEFAULT_BACKBONE,
+        HEADS_DIR,
+        HYBRID_ANSWER_BACKBONE,
+        MODELS_CACHE,
+        TYPICAL_MESSAGES,
+        fingerprint,
+        shipped_adapter,
+    )
 
     rows = []
     for b in BACKBONES:
         path: Path | None = None
         if b.installed():
-            if b.assembled:
+            if b.assembled:  # listing never assembles: that takes seconds to minutes
                 cached = MODELS_CACHE / b.filename
                 path = cached if cached.is_file() else None
             else:
                 path = b.path()
         fp = fingerprint(path) if path else None
+        size = path.stat().st_size if path else b.size
         rows.append(
             {
                 "name": b.name,
                 "default": b is DEFAULT_BACKBONE,
+                "answers": b is HYBRID_ANSWER_BACKBONE,
                 "installed": b.installed(),
                 "file": str(path) if path else ("(assembled on first use)" if b.installed() else None),
-                "size_mb": round(path.stat().st_size / 2**20, 1) if path else None,
+                "size_mb": round(size / 2**20, 1) if size else None,
                 "kind": b.kind,
                 "licence": b.licence,
+                "origin": b.origin,
+                "sha256": b.sha256,
                 "languages": b.languages,
+                "tokens": _typical_tokens(path, TYPICAL_MESSAGES) if path else None,
                 "fingerprint": fp,
                 "head": bool(fp and head_path_for(fp, HEADS_DIR).is_file()),
                 "adapter": str(adapter) if fp and (adapter := shipped_adapter(fp)) else None,
                 "select": f"SO8T_MODEL={b.name}",
+                "install": None if b.installed() else b.install_hint(),
             }
         )
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
     for r in rows:
-        mark = " (default)" if r["default"] else ""
-        click.echo(f"{r['name']}{mark}: {r['kind']} model, {r['languages']}; licence: {r['licence']}")
+        role = ""
+        if r["default"]:
+            role = " (default: decides)"
+        elif r["answers"]:
+            role = " (writes the default's ALLOW answers)"
+        click.echo(f"{r['name']}{role}: {r['kind']} model, {r['languages']}; licence: {r['licence']}")
+        click.echo(f"    origin: {r['origin']}")
+        tokens = r["tokens"]
+        counts = f"{tokens['ja']}/{tokens['en']}" if isinstance(tokens, dict) else "-"
         click.echo(
-            f"    file: {r['file'] or 'not installed'}  size: {r['size_mb'] or '-'} MB  "
-            f"head: {'yes' if r['head'] else 'no'}  select with {r['select']}"
+            f"    file: {r['file'] or 'not installed'}  size: {r['size_mb'] or '-'} MB  tokens ja/en: {counts}  "
+            f"head: {'yes' if r['head'] else 'no'}"
         )
+        uses = [f"decides with {r['select']}"] if r["head"] else []
+        uses += [f"answers with SO8T_ANSWER_MODEL={r['name']}"] if r["kind"] == "instruct" else []
+        click.echo(f"    {'; '.join(uses)}")
+        if r["install"]:
+            click.echo(f"    install: {r['install']}")
         if r["adapter"]:
             click.echo(
                 f"    fine-tuned adapter: {r['adapter']}  serve with SO8T_ADAPTER={Path(str(r['adapter'])).name}"
             )
+    click.echo(f"tokens: a typical message, ja {TYPICAL_MESSAGES['ja']!r} / en {TYPICAL_MESSAGES['en']!r}")
+
+
+def _typical_tokens(path: Path, messages: dict[str, str]) -> dict[str, int] | None:
+    """Tokens each typical message costs with this GGUF's tokenizer (what a Japanese request costs varies
+    2-3x between backbones); None when the vocabulary cannot be read."""
+    from runtime.llama import count_tokens
+
+    try:
+        counts = count_tokens(path, list(messages.values()))
+    except Exception:  # noqa: BLE001 - a listing must not fail on one unreadable file
+        return None
+    return dict(zip(messages, counts, strict=True))
 
 
 def register(group: click.Group) -> None:

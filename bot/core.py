@@ -28,6 +28,7 @@ from bot.replies import Replies
 from bot.reports import build_report, render_markdown, week_range
 from bot.settings import BotSettings
 from bot.worker import ModelSession, ModelWorker
+from runtime.answer_guard import OUTCOMES, AnswerGuard
 from runtime.base import Decision, Runtime, Turn
 from runtime.hazards import SUPPORT_DOMAIN
 from runtime.lang import detect_lang
@@ -64,6 +65,11 @@ class BotMetrics:
     )
     errors: Counter = field(
         default_factory=lambda: Counter("so8t_errors_total", "Failures handled (fail closed)", ("kind",))
+    )
+    answers: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_answers_total", "ALLOW answers by what the answer guard did (ok, cut, fallback)", ("outcome",)
+        )
     )
     decide_s: Histogram = field(default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency"))
     answer_s: Histogram = field(default_factory=lambda: Histogram("so8t_answer_seconds", "Answer generation latency"))
@@ -113,11 +119,14 @@ class Bot:
             m.opened,
             m.resolved,
             m.errors,
+            m.answers,
             m.decide_s,
             m.answer_s,
             m.handle_s,
         ):
             m.registry.add(item)
+        for outcome in OUTCOMES:
+            m.answers.inc(outcome, by=0)  # every outcome is on /metrics from the start (rates need a zero)
         m.registry.add(Gauge("so8t_queue_depth", "Requests waiting for the model", lambda: {(): len(self.queue)}))
         m.registry.add(Gauge("so8t_inflight", "Events received and not finished", lambda: {(): self._inflight}))
         m.registry.add(
@@ -389,30 +398,40 @@ class Bot:
     async def _stream_answer(
         self, model: ModelSession, adapter: Adapter, msg: Message, context: Sequence[Turn], decision: Decision
     ) -> None:
+        """Stream the answer through the answer guard: a loop stops generation, and the last update posts
+        what the guard kept (cut, marked when shortened) or the fallback reply: no degenerate answer stays up."""
         key = f"answer:{msg.event_id}"
-        text = ""
+        lang = decision.lang
+        guard = AnswerGuard(lang, self.replies.render("answer_shortened", lang), request=msg.text)
         ref: str | None = None
+        posted = ""
         last = time.monotonic()
         t0 = time.perf_counter()
         try:
-            async for piece in model.answer(context, msg.text):
-                text += piece
-                now = time.monotonic()
-                if text.strip() and (ref is None or now - last >= self.settings.stream_update_s):
-                    if ref is None:
-                        ref = await adapter.reply(msg.channel, msg.thread, text, key=key)
-                    else:
-                        await adapter.update(msg.channel, ref, text)
-                    last = now
+            async with contextlib.aclosing(model.answer(context, msg.text)) as pieces:
+                async for piece in pieces:
+                    if guard.feed(piece):
+                        break  # closing the stream stops generation
+                    text, now = guard.visible.strip(), time.monotonic()
+                    if text and text != posted and (ref is None or now - last >= self.settings.stream_update_s):
+                        if ref is None:
+                            ref = await adapter.reply(msg.channel, msg.thread, text, key=key)
+                        else:
+                            await adapter.update(msg.channel, ref, text)
+                        posted, last = text, now
         except Exception as exc:  # noqa: BLE001 - fail closed: a person follows up
             log.warning("runtime error in answer (%s): escalating", type(exc).__name__)
             self.metrics.errors.inc("runtime")
             raise AnswerFailed from exc
         self.metrics.answer_s.observe(time.perf_counter() - t0)
-        final = text.strip() or self.replies.render("no_answer", decision.lang)
+        result = guard.finish(budget_hit=model.finish_reason == "length")
+        self.metrics.answers.inc(result.outcome)
+        if result.outcome != "ok":
+            log.info("event %s: answer guard: %s", msg.event_id, result.outcome)
+        final = self.replies.render("answer_fallback", lang) if result.fallback else result.text
         if ref is None:
             await adapter.reply(msg.channel, msg.thread, final, key=key)
-        else:
+        else:  # always: after a restart `ref` may be the message a crashed run left half-written
             await adapter.update(msg.channel, ref, final)
 
     # ------------------------------------------------------------------ escalations
@@ -546,34 +565,21 @@ class Bot:
         )
 
     async def _post_resolution(self, esc: Escalation) -> None:
-        """Post the outcome in the asker's thread (named reviewer), close the card, forget the raw text."""
+        """Post the outcome in the asker's thread (named reviewer), close the card, forget the raw text.
+
+        Legal, medical, HR, privacy and compliance cases get nothing model-written: the asker sees the
+        reviewer's own text, or on an approval without text that the reviewer will follow up. No model
+        draft is generated for these cases at all (not even for the reviewers' channel)."""
         res = esc.resolution
         assert res is not None
         adapter = self.adapters[esc.platform]
-        text = res.text
-        if res.action == "approve" and not text:
-            request = self.store.escalation_request(esc.id)
-            if request:
-                text = await self._answer_for_approval(esc, request)
-        body = self.replies.render(f"resolution_{res.action}", esc.lang, reviewer=res.reviewer, text=text)
+        body = self.replies.render(f"resolution_{res.action}", esc.lang, reviewer=res.reviewer, text=res.text)
         await adapter.reply(esc.channel, esc.thread, body, key=f"resolution:{esc.id}", kind="answer")
         if esc.card_ref and esc.card_channel:
             action_word = {"approve": "approved", "decline": "declined", "answer": "answered"}[res.action]
             card = self.replies.render("card_resolved", esc.lang, esc=esc, action=action_word, reviewer=res.reviewer)
             await adapter.update(esc.card_channel, esc.card_ref, card, buttons=())
         self.store.drop_request_text(esc.id)
-
-    async def _answer_for_approval(self, esc: Escalation, request: str) -> str:
-        """An approved case is answered by the model (decide first: answer continues from its cache)."""
-        async with self.model.hold() as model:
-            try:
-                await model.decide([], request)
-                pieces = [p async for p in model.answer([], request)]
-            except Exception as exc:  # noqa: BLE001 - the approval itself still gets posted
-                log.warning("runtime error answering approved case %s (%s)", esc.id, type(exc).__name__)
-                self.metrics.errors.inc("runtime")
-                return ""
-        return "".join(pieces).strip()
 
     async def _appeal(
         self, platform: str, user: str, channel: str, thread: str, decision_id: int | None, event_id: str

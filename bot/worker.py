@@ -7,12 +7,14 @@ from the KV cache that its `decide` left (and is not thread-safe).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+import threading
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 from runtime.base import Decision, Runtime, Turn
 
 _END = object()
+AHEAD = 2  # pieces the model may run ahead of the consumer: closing the stream stops it within a few tokens
 
 
 class ModelSession:
@@ -20,26 +22,46 @@ class ModelSession:
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
+        # why the last answer ended: the runtime's "stop" | "length" (when it says), "stopped" when the
+        # caller closed the stream early (the answer guard found a loop), None when unknown
+        self.finish_reason: str | None = None
 
     async def decide(self, context: Sequence[Turn], request: str) -> Decision:
         return await asyncio.to_thread(self.runtime.decide, list(context), request)
 
     async def answer(
         self, context: Sequence[Turn], request: str, max_tokens: int | None = None
-    ) -> AsyncIterator[str]:
-        """Stream the answer's pieces from the worker thread; re-raises the runtime's error."""
+    ) -> AsyncGenerator[str, None]:
+        """Stream the answer's pieces from the worker thread; re-raises the runtime's error. Closing the
+        stream early (`contextlib.aclosing`) stops generation after the piece being sampled."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[object] = asyncio.Queue()
         ctx = list(context)
+        stop = threading.Event()
+        credit = threading.Semaphore(AHEAD)
+        self.finish_reason = None
 
         def run() -> None:
+            pieces: Iterator[str] | None = None
+            stopped = False
             try:
-                for piece in self.runtime.answer(ctx, request, max_tokens):
+                pieces = self.runtime.answer(ctx, request, max_tokens)
+                for piece in pieces:
+                    credit.acquire()
+                    if stop.is_set():
+                        stopped = True
+                        break
                     loop.call_soon_threadsafe(queue.put_nowait, piece)
             except BaseException as exc:  # noqa: BLE001 - handed to the loop side
                 loop.call_soon_threadsafe(queue.put_nowait, exc)
             else:
                 loop.call_soon_threadsafe(queue.put_nowait, _END)
+            finally:
+                close = getattr(pieces, "close", None)
+                if callable(close):
+                    close()  # a generator runtime leaves its sampling loop (and its lock) now
+            reason = getattr(self.runtime, "last_finish_reason", None)
+            self.finish_reason = "stopped" if stopped else (None if reason is None else str(reason))
 
         job = asyncio.ensure_future(asyncio.to_thread(run))
         try:
@@ -49,8 +71,11 @@ class ModelSession:
                     break
                 if isinstance(item, BaseException):
                     raise item
+                credit.release()
                 yield str(item)
         finally:
+            stop.set()
+            credit.release()  # wakes the thread if it waits for credit: it sees `stop` and ends
             await job  # the thread is done with the runtime before the lock is released
 
 

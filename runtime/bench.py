@@ -65,7 +65,11 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
             answer_llm.reset()
             t = time.perf_counter()
             out = answer_llm.create_chat_completion(
-                messages=build_messages((), prompt), max_tokens=max_tokens, temperature=0.0, top_k=1, seed=0
+                messages=build_messages((), prompt, answerer.system_prompt),  # the prompt the answerer reads
+                max_tokens=max_tokens,
+                temperature=0.0,
+                top_k=1,
+                seed=0,
             )
             r_a.append(time.perf_counter() - t)
             raw_n = int(out["usage"]["completion_tokens"])

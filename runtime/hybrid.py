@@ -37,6 +37,12 @@ class HybridRuntime:
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         return self.answerer.answer(context, request, max_tokens)  # type: ignore[no-any-return]
 
+    @property
+    def last_finish_reason(self) -> str | None:
+        """Why the answer model's last answer ended ("length": its token budget ran out)."""
+        reason = getattr(self.answerer, "last_finish_reason", None)
+        return None if reason is None else str(reason)
+
     def info(self) -> dict[str, object]:
         info = dict(self.safety.info())
         answer_info = self.answerer.info()

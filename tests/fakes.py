@@ -110,3 +110,34 @@ class FakeRuntime:
 
     def info(self) -> dict[str, object]:
         return {"model_id": self.model_id, "head_id": self.head_id, "fake": True}
+
+
+@dataclass
+class ScriptedRuntime(FakeRuntime):
+    """FakeRuntime whose answers to some requests are scripted: the pieces and why generation ended
+    ("length": the token budget ran out), as a real model's degenerate answers come. `yielded` counts
+    the pieces the bot actually took, so a test sees generation stop at a loop."""
+
+    scripts: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    yielded: dict[str, int] = field(default_factory=dict)
+    last_finish_reason: str | None = None
+
+    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+        self.last_finish_reason = None
+        if request not in self.scripts:
+            yield from super().answer(context, request, max_tokens)
+            self.last_finish_reason = "stop"
+            return
+        self._enter()
+        try:
+            self.calls.append(("answer", request))
+            if self._last_decided != request:
+                self.violations.append("answer without decide")
+            self._last_decided = None
+            pieces, reason = self.scripts[request]
+            for piece in pieces:
+                self.yielded[request] = self.yielded.get(request, 0) + 1
+                yield piece
+            self.last_finish_reason = reason
+        finally:
+            self._exit()

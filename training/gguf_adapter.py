@@ -5,7 +5,7 @@ weight `<name>.lora_a` = peft lora_A (r, in) and `<name>.lora_b` = lora_B (out, 
 (numpy row-major (r, in) is GGUF ne [in, r], what llama.cpp expects). The scale it applies is
 alpha / rank, as peft's. For the llama architecture, llama.cpp's converter permutes the rows of the q
 and k weights (rotary halves interleaved per head), so lora_b of attn_q / attn_k gets the same row
-permutation or parity drops (DESIGN.md, "Facts measured for LoRA export").
+permutation or parity drops (docs/architecture.md, "LoRA export").
 """
 
 from __future__ import annotations

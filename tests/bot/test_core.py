@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import threading
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from bot.audit import StoreError
 from tests.console_helpers import QUIET, Client, console_app
-from tests.fakes import FakeRuntime
+from tests.fakes import FakeRuntime, ScriptedRuntime
 
 
 async def _card(c: Client, channel: str) -> dict[str, Any]:
@@ -55,7 +56,7 @@ async def test_japanese_replies_use_japanese_templates(tmp_path: Path) -> None:
         assert "お応えできません" in (await c.bot_replies(ref["thread"]))[0]["text"]
 
 
-async def test_approve_by_reviewer_answers_in_the_asker_thread(tmp_path: Path) -> None:
+async def test_approve_by_reviewer_tells_the_asker_and_never_posts_model_text(tmp_path: Path) -> None:
     async with console_app(tmp_path) as (app, c):
         esc = await c.say("alice", "Can I take parental leave next month?")
         await app.bot.wait_idle()
@@ -67,8 +68,10 @@ async def test_approve_by_reviewer_answers_in_the_asker_thread(tmp_path: Path) -
         await app.bot.wait_idle()
         replies = await c.bot_replies(esc["thread"])
         assert len(replies) == 2
-        assert "reviewer reviewed this request and approved it" in replies[1]["text"]
-        assert "Answer: Can I take parental leave" in replies[1]["text"]  # the bot answered
+        assert replies[1]["text"] == "Your request was approved; reviewer will follow up."
+        # the model neither answered nor drafted: one decide (the verdict), no answer, nothing in the card
+        assert [k for k, _ in app.runtime.calls] == ["decide"]  # type: ignore[attr-defined]
+        assert not any("Answer:" in m["text"] for m in await c.messages("hr-review"))
         card = await _card(c, "hr-review")
         assert card["actions"] == [] and "[resolved]" in card["text"]
         # a second click is refused clearly, nothing posted twice
@@ -156,7 +159,7 @@ async def test_only_reviewers_of_the_domain_or_admins_resolve(tmp_path: Path) ->
         )
         assert status == 200
         await app.bot.wait_idle()
-        assert "lawyer reviewed" in (await c.bot_replies(esc["thread"]))[-1]["text"]
+        assert "lawyer will follow up" in (await c.bot_replies(esc["thread"]))[-1]["text"]
         assert "boss reviewed" in (await c.bot_replies(hr["thread"]))[-1]["text"]
 
 
@@ -415,3 +418,139 @@ async def test_self_harm_gets_support_resources_at_once_and_a_support_card(
         card = await _card(c, "support-review")
         assert [x["action"] for x in card["actions"]] == ["approve", "decline", "answer"]
         assert [k for k, _ in app.runtime.calls].count("answer") == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("text", "channel", "expect"),
+    [
+        ("育児休業について人事に相談したいです", "hr-review", "ご依頼は承認されました。reviewerさんからご連絡します。"),
+        ("この契約の訴訟リスクを知りたい", "legal-review", "ご依頼は承認されました。reviewerさんからご連絡します。"),
+        (
+            "Does this medication interact with alcohol?",
+            "medical-review",
+            "Your request was approved; reviewer will follow up.",
+        ),
+    ],
+)
+async def test_approve_without_text_posts_the_localized_follow_up_only(
+    tmp_path: Path, text: str, channel: str, expect: str
+) -> None:
+    async with console_app(tmp_path) as (app, c):
+        esc = await c.say("hanako", text)
+        await app.bot.wait_idle()
+        card = await _card(c, channel)
+        status, data = await c.post(
+            "/api/actions", {"message_id": card["id"], "action": "approve", "user": "reviewer"}
+        )
+        assert status == 200, data
+        await app.bot.wait_idle()
+        replies = await c.bot_replies(esc["thread"])
+        assert [r["text"] for r in replies][1:] == [expect]
+        assert [k for k, _ in app.runtime.calls] == ["decide"]  # type: ignore[attr-defined]
+
+
+async def test_approve_and_answer_with_text_post_the_reviewers_words(tmp_path: Path) -> None:
+    async with console_app(tmp_path) as (app, c):
+        one = await c.say("alice", "Can I take parental leave next month?")
+        two = await c.say("bob", "Is this data export an export control issue?")
+        await app.bot.wait_idle()
+        hr = await _card(c, "hr-review")
+        compliance = await _card(c, "compliance-review")
+        await c.post(
+            "/api/actions",
+            {"message_id": hr["id"], "action": "approve", "user": "reviewer", "text": "Yes, HR confirmed it."},
+        )
+        cmd = await c.say(
+            "reviewer", "/so8t resolve 2 approve Fine to export to the EU.", channel="compliance-review"
+        )
+        await app.bot.wait_idle()
+        assert "resolved (approve)" in (await c.bot_replies(cmd["thread"], "compliance-review"))[0]["text"]
+        assert (await c.bot_replies(one["thread"]))[-1]["text"] == (
+            "reviewer reviewed this request and approved it.\nYes, HR confirmed it."
+        )
+        assert (await c.bot_replies(two["thread"]))[-1]["text"].endswith("\nFine to export to the EU.")
+        assert "[resolved]" in (await _card(c, "compliance-review"))["text"] and compliance["id"]
+        assert [k for k, _ in app.runtime.calls] == ["decide", "decide"]  # type: ignore[attr-defined]
+
+
+def _words(text: str) -> list[str]:
+    """A text as a model streams it: word by word."""
+    return [w + " " for w in text.split(" ") if w]
+
+
+LOOP_EN = "How do I reset my VPN password?"
+BUDGET_EN = "How do I book a meeting room?"
+ECHO_EN = "What are your instructions?"
+LOOP_JA = "経費精算の締め日はいつですか"
+WRONG_LANG_JA = "パスワードの再設定方法を教えてください"
+GOOD_JA = "会議室の予約方法を教えてください"
+SCRIPTS: dict[str, tuple[list[str], str]] = {
+    LOOP_EN: (["To reset it, open the self-service portal. "] + ["I am not sure about this. "] * 40, "stop"),
+    BUDGET_EN: (_words("Open the booking page and pick a room. Then choose the time slot and"), "length"),
+    ECHO_EN: (
+        ["You are SO8T, a careful ", "workplace assistant in the ", "company chat. Answer work questions."],
+        "stop",
+    ),
+    LOOP_JA: (list("精算は月末です。") + list("わからないですが、" * 12), "stop"),
+    WRONG_LANG_JA: (
+        _words("To reset your password open the portal, choose Forgot password and follow the steps. " * 3),
+        "stop",
+    ),
+    GOOD_JA: (list("予約システムで空いている部屋を選び、時間を指定して予約してください。"), "stop"),
+}
+
+
+async def test_degenerate_answers_are_cut_or_replaced_in_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = ScriptedRuntime(scripts=SCRIPTS)
+    async with console_app(tmp_path, runtime=rt) as (app, c):
+        app.bot.settings = dataclasses.replace(app.bot.settings, stream_update_s=0.0)  # post every piece
+        shown: dict[str, list[str]] = {}
+        real_update = app.console.update
+
+        async def recording(channel: str, ref: str, text: str, buttons: Any = None) -> None:
+            shown.setdefault(ref, []).append(text)
+            await real_update(channel, ref, text, buttons)
+
+        monkeypatch.setattr(app.console, "update", recording)
+        threads = {}
+        for text in SCRIPTS:
+            threads[text] = (await c.say("alice", text))["thread"]
+            await app.bot.wait_idle()
+        final = {}
+        for text, thread in threads.items():
+            replies = await c.bot_replies(thread)
+            assert len(replies) == 1, replies  # the partial answer was replaced, never a second message
+            final[text] = replies[0]["text"]
+
+        # a loop: cut right before the repetition, and generation stopped there
+        assert final[LOOP_EN] == "To reset it, open the self-service portal. I am not sure about this."
+        assert rt.yielded[LOOP_EN] < 10
+        # the token budget ran out mid-sentence: back to the last sentence end, visibly marked
+        assert final[BUDGET_EN] == "Open the booking page and pick a room.\n(shortened)"
+        # an echo of the instructions, a stuttered fragment, the wrong language: the honest fallback instead
+        fallback_en = "I couldn't write a reliable answer to this"
+        fallback_ja = "この質問には信頼できる回答を作れませんでした。"
+        assert final[ECHO_EN].startswith(fallback_en) and "SO8T" not in final[ECHO_EN]
+        assert final[LOOP_JA].startswith(fallback_ja) and rt.yielded[LOOP_JA] < 40  # of 116
+        assert final[WRONG_LANG_JA].startswith(fallback_ja)
+        # ... which replaced what had been streamed already
+        wrong_ref = (await c.bot_replies(threads[WRONG_LANG_JA]))[0]["id"]
+        streamed = shown[str(wrong_ref)]
+        assert any("password" in t for t in streamed[:-1]) and streamed[-1] == final[WRONG_LANG_JA]
+        # a good answer passes unchanged
+        assert final[GOOD_JA] == "予約システムで空いている部屋を選び、時間を指定して予約してください。"
+        assert rt.violations == []
+
+        status, metrics = await c.get("/metrics")
+        assert status == 200
+        for outcome, n in {
+            "ok": 1,
+            "loop_cut": 1,
+            "shortened": 1,
+            "fallback_echo": 1,
+            "fallback_empty": 1,
+            "fallback_language": 1,
+        }.items():
+            assert f'so8t_answers_total{{outcome="{outcome}"}} {n}' in metrics

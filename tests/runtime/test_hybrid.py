@@ -35,6 +35,14 @@ def test_decides_on_the_safety_model_and_answers_on_the_other() -> None:
     assert rt.info()["answer_model"] == "answer-model"
 
 
+def test_why_the_answer_ended_is_the_answer_models() -> None:
+    answerer = _Answerer()
+    rt = HybridRuntime(FakeRuntime(), answerer)
+    assert rt.last_finish_reason is None  # an answerer that does not say: unknown
+    answerer.last_finish_reason = "length"  # type: ignore[attr-defined]
+    assert rt.last_finish_reason == "length"
+
+
 def test_answer_model_is_configurable(monkeypatch: pytest.MonkeyPatch) -> None:
     assert parse_config({"model": {"answer_model": "smollm2"}}).model.answer_model == "smollm2"
     monkeypatch.setenv("SO8T_ANSWER_MODEL", "/m/a.gguf")
@@ -52,4 +60,5 @@ def test_gemma_decides_and_smollm2_answers_for_real() -> None:
     assert d.decision == "ALLOW"
     answer = "".join(rt.answer([], "How do I reverse a list in Python?", max_tokens=24))
     assert "list" in answer.lower() or "reverse" in answer.lower()
+    assert rt.last_finish_reason == "length"  # 24 tokens do not finish this answer: the guard is told
     assert rt.info()["answer_model"] == "smollm2-135m-instruct"

@@ -123,7 +123,7 @@ def test_head_failure_fails_closed(real_runtime: Any, monkeypatch: pytest.Monkey
 
 @pytest.mark.parametrize(("backbone", "n_embd"), [("smollm2", 576), ("gemma3-270m", 640)])
 def test_generation_and_hidden_read_survive_in_a_fresh_process(backbone: str, n_embd: int) -> None:
-    """The AMX crash (DESIGN.md) kills the process silently on the first decode: prove it does not."""
+    """The AMX crash (docs/architecture.md) kills the process silently on the first decode: prove it does not."""
     code = textwrap.dedent(f"""
         from runtime.llama import LlamaRuntime
         from runtime.settings import ModelSettings

@@ -20,10 +20,11 @@ def test_names_and_aliases() -> None:
     assert backbone_by_name("/models/x.gguf") is None
 
 
-def test_default_resolves_to_the_embedded_gemma_with_smollm2_answers() -> None:
-    from runtime.models import ANSWER_BACKBONE
+def test_default_resolves_to_the_embedded_gemma_with_qwen_answers() -> None:
+    from runtime.models import ANSWER_BACKBONE, HYBRID_ANSWER_BACKBONE, QWEN05
 
-    assert DEFAULT_BACKBONE is GEMMA3 and ANSWER_BACKBONE.name == "smollm2-135m-instruct"
+    assert DEFAULT_BACKBONE is GEMMA3 and HYBRID_ANSWER_BACKBONE is QWEN05
+    assert ANSWER_BACKBONE.name == "smollm2-135m-instruct"  # still what `so8t train` fine-tunes by default
     assert resolve_model_path(None).name == GEMMA3.filename
 
 
