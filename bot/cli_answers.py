@@ -93,11 +93,12 @@ def _guarded(guard_cls: Any, pieces: list[str], lang: str, system_prompt: str, h
 def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progress: bool = True) -> dict[str, Any]:
     """Answer every question (greedy unless configured otherwise) and score it, raw and through the guard
     when there is one; timings per answer (first piece, total, tokens)."""
-    from runtime.answer_score import score_answer, summarize
+    from runtime.answer_score import AnswerScore, score_answer, summarize
 
     guard_cls = _guard_class()
     prompts = (rt.system_prompt,)
     records: list[dict[str, Any]] = []
+    scores: dict[str, list[tuple[str, AnswerScore]]] = {"raw": [], "guarded": []}
     list(rt.answer((), "warm-up", max_tokens=2))  # page the weights in before the clock runs
     for i, q in enumerate(questions, 1):
         t0 = time.perf_counter()
@@ -109,7 +110,10 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
             pieces.append(piece)
         total = time.perf_counter() - t0
         answer = "".join(pieces).strip()
+        # the answer re-tokenized: within a token or two of what was sampled
         n_tokens = len(rt.llm.tokenize(answer.encode("utf-8"), add_bos=False, special=False)) if answer else 0
+        raw = score_answer(answer, q["lang"], q["key_terms"], prompts)
+        scores["raw"].append((q["lang"], raw))
         rec: dict[str, Any] = {
             "id": q.get("id", str(i)),
             "lang": q["lang"],
@@ -121,28 +125,22 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
             "hit_limit": n_tokens >= max_tokens - 1,
             "first_piece_s": round(first or total, 3),
             "total_s": round(total, 3),
-            "raw": score_answer(answer, q["lang"], q["key_terms"], prompts).to_dict(),
+            "raw": raw.to_dict(),
             "pieces": pieces,  # as streamed: the guard is replayed on them (and --json keeps them for re-scoring)
         }
         if guard_cls is not None:
             outcome, guarded = _guarded(guard_cls, pieces, q["lang"], rt.system_prompt, rec["hit_limit"])
             rec["guard_outcome"] = outcome
             rec["guarded_answer"] = guarded
-            rec["guarded"] = score_answer(guarded, q["lang"], q["key_terms"], prompts).to_dict()
+            g = score_answer(guarded, q["lang"], q["key_terms"], prompts)
+            scores["guarded"].append((q["lang"], g))
+            rec["guarded"] = g.to_dict()
         records.append(rec)
         if progress:
             mark = "usable" if rec["raw"]["usable"] else "-"
             click.echo(f"\r[{i}/{len(questions)}] {rec['id']} {total:.1f}s {mark:8s}", nl=False, err=True)
     if progress:
         click.echo(err=True)
-
-    def summary(kind: str) -> dict[str, dict[str, float]]:
-        from runtime.answer_score import AnswerScore
-
-        fields = {f.name for f in dataclasses.fields(AnswerScore)}
-        return summarize(
-            (r["lang"], AnswerScore(**{k: v for k, v in r[kind].items() if k in fields})) for r in records
-        )
 
     tokens = sum(r["tokens"] for r in records)
     seconds = sum(r["total_s"] for r in records)
@@ -153,7 +151,7 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
         "system_prompt": rt.system_prompt,
         "max_tokens": max_tokens,
         "questions": len(records),
-        "raw": summary("raw"),
+        "raw": summarize(scores["raw"]),
         "tokens": tokens,
         "tokens_per_s": round(tokens / seconds, 1) if seconds else 0.0,
         "decode_tokens_per_s": round(tokens / decode_s, 1) if decode_s else 0.0,
@@ -162,7 +160,7 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
         "records": records,
     }
     if guard_cls is not None:
-        out["guarded"] = summary("guarded")
+        out["guarded"] = summarize(scores["guarded"])
         outcomes = [r["guard_outcome"] for r in records]
         out["guard_outcomes"] = {o: outcomes.count(o) for o in sorted(set(outcomes))}
     return out

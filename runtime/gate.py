@@ -114,6 +114,9 @@ class GatePolicy:
     hazard_review: float = 0.25
     domain_threshold: float = 0.5
     severity_terms: tuple[str, ...] = ()
+    # A person at risk must never be refused: when self-harm is at least this share of the hazard
+    # probability (e.g. "I want to kill myself" read half as violence), the support reading wins.
+    support_share: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -169,6 +172,9 @@ def _one_form(sig: Signals, lang: str, policy: GatePolicy, **ids: str) -> Decisi
     if sig.ph is not None and sig.phc is not None:
         p_hazard = float(sig.ph[1])
         hz = HAZARD_CLASSES[1 + int(np.argmax(sig.phc[1:]))]
+        harms = float(sig.phc[1:].sum())
+        if harms > 0 and float(sig.phc[HAZARD_CLASSES.index("self_harm")]) / harms >= policy.support_share:
+            hz = "self_harm"
         signals = {"hazard": round(p_hazard, 4), "hazard_category": hz}
         if p_hazard >= policy.hazard_threshold:
             if BY_KEY[hz].verdict == "ESCALATE":

@@ -379,10 +379,17 @@ class LlamaRuntime:
 
 
 def count_tokens(path: Path, texts: Sequence[str]) -> list[int]:
-    """Tokens per text with a GGUF's own tokenizer; loads the vocabulary only (well under a second)."""
-    with _no_extra_bufts():
-        llm = llama_cpp.Llama(model_path=str(path), vocab_only=True, verbose=False)
-    return [len(llm.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in texts]
+    """Tokens per text with a GGUF's own tokenizer: the vocabulary only (well under a second), and no
+    context, whose creation would print llama.cpp warnings into `so8t models --json`."""
+    from llama_cpp._internals import LlamaModel
+
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = LlamaModel(path_model=str(path), params=params, verbose=False)
+    try:
+        return [len(model.tokenize(t.encode("utf-8"), add_bos=False, special=False)) for t in texts]
+    finally:
+        model.close()
 
 
 def quantize_gguf(src: Path, dst: Path, qtype: str, threads: int | None = None) -> None:

@@ -75,3 +75,33 @@ def test_a_bad_questions_file_is_one_line(tmp_path: Path) -> None:
     bad.write_text('{"question": "no language"}\n', encoding="utf-8")
     res = CliRunner().invoke(main, ["eval-answers", "--data", str(bad)])
     assert res.exit_code == 2 and "q.jsonl:1: each line needs id, lang" in res.output
+
+
+class _FakeGuard:
+    """Stops at the piece "LOOP"; shortens a budget-hit answer to its first sentence with the marker."""
+
+    def __init__(self, lang: str, marker: str, instructions: Sequence[str] = ()) -> None:
+        self.marker, self.text, self.fed = marker, "", 0
+
+    def feed(self, piece: str) -> bool:
+        self.fed += 1
+        if piece == "LOOP":
+            return True
+        self.text += piece
+        return False
+
+    def finish(self, *, budget_hit: bool = False) -> Any:
+        class _R:
+            fallback = not self.text.strip()
+            outcome = "fallback_empty" if fallback else ("shortened" if budget_hit else "ok")
+            text = self.text.split(".")[0] + ".\n" + self.marker if budget_hit else self.text
+
+        return _R()
+
+
+def test_the_guard_is_replayed_on_the_streamed_pieces_as_the_bot_feeds_it() -> None:
+    outcome, text = cli_answers._guarded(_FakeGuard, ["Run it. ", "Then ", "LOOP", "never fed"], "en", "sp", False)
+    assert (outcome, text) == ("ok", "Run it. Then")
+    outcome, text = cli_answers._guarded(_FakeGuard, ["Run it. ", "Then the"], "en", "sp", True)
+    assert (outcome, text) == ("shortened", "Run it.")  # the marker is not part of the answer scored
+    assert cli_answers._guarded(_FakeGuard, ["LOOP"], "en", "sp", False) == ("fallback_empty", "")

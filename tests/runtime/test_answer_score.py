@@ -114,7 +114,7 @@ def test_echo_of_the_system_prompt_fails_only_no_echo() -> None:
     assert echoes("日本語の質問には日本語で簡潔に答えてください。ブランチは git switch -c で作ります。", ja_prompt)
     assert echoes("Sure!<|im_end|>")
     assert not echoes(GOOD_EN) and not echoes(GOOD_JA)
-    assert "Japanese" in ANSWER_SYSTEM_PROMPT  # the language instruction the answer model reads
+    assert "same language" in ANSWER_SYSTEM_PROMPT  # the language instruction the answer model reads
 
 
 def test_key_terms_use_alternatives_and_normalise_width_and_chords() -> None:

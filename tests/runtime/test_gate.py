@@ -124,3 +124,13 @@ def test_every_hazard_has_a_rationale_in_both_languages() -> None:
             seen.add(d.rationale)
         assert len(seen) == len(HAZARDS)  # each its own reason, none falling back to another's
     assert HAZARD_CLASSES[0] == NO_HAZARD
+
+
+def test_a_likely_self_harm_reading_goes_to_support_even_when_another_hazard_leads() -> None:
+    ph, phc = _hz(0.98, "violent_crimes")
+    phc[HAZARD_CLASSES.index("violent_crimes")], phc[HAZARD_CLASSES.index("self_harm")] = 0.5, 0.43
+    d = gate([Signals("original", "x", _ALLOW, _pc("none"), ph, phc)], "en", GatePolicy())
+    assert (d.decision, d.domain, d.category) == ("ESCALATE", "support", "self_harm")
+    phc[HAZARD_CLASSES.index("self_harm")] = 0.05  # a violent request with a faint self-harm reading
+    d = gate([Signals("original", "x", _ALLOW, _pc("none"), ph, phc)], "en", GatePolicy())
+    assert (d.decision, d.category) == ("REFUSE", "violent_crimes")

@@ -53,6 +53,24 @@ def test_a_missing_chunk_package_is_one_clear_line(monkeypatch: pytest.MonkeyPat
         QWEN05.path()
 
 
+def test_models_lists_file_size_licence_origin_and_tokens() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from bot.cli import main
+
+    QWEN05.path()  # assembled (seconds, once); `so8t models` itself never assembles
+    res = CliRunner().invoke(main, ["models", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.output)}
+    q = rows[QWEN05.name]
+    assert q["answers"] and not q["default"] and q["licence"] == QWEN05.licence and q["origin"] == QWEN05.origin
+    assert q["sha256"] == QWEN05.sha256 and q["file"].endswith(QWEN05.filename) and q["size_mb"] == 468.6
+    assert 10 < q["tokens"]["ja"] < 40 and 10 < q["tokens"]["en"] < 40
+    assert rows["smollm2-135m-instruct"]["tokens"]["ja"] > q["tokens"]["ja"]  # SmolLM2 spends ~2x on Japanese
+
+
 @pytest.mark.slow
 def test_the_assembled_gguf_has_the_recorded_sha256_and_answers_japanese_in_japanese() -> None:
     from runtime.answer_score import answer_language
