@@ -91,14 +91,9 @@ def _guarded(guard_cls: Any, pieces: list[str], lang: str, system_prompt: str, h
 
 
 def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progress: bool = True) -> dict[str, Any]:
-    """Answer every question (greedy unless configured otherwise) and score it, raw and through the guard
-    when there is one; timings per answer (first piece, total, tokens)."""
-    from runtime.answer_score import AnswerScore, score_answer, summarize
-
-    guard_cls = _guard_class()
-    prompts = (rt.system_prompt,)
+    """Answer every question (greedy unless configured otherwise), timing each answer (first piece, total,
+    tokens), then score them all (score_run)."""
     records: list[dict[str, Any]] = []
-    scores: dict[str, list[tuple[str, AnswerScore]]] = {"raw": [], "guarded": []}
     list(rt.answer((), "warm-up", max_tokens=2))  # page the weights in before the clock runs
     for i, q in enumerate(questions, 1):
         t0 = time.perf_counter()
@@ -112,51 +107,60 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
         answer = "".join(pieces).strip()
         # the answer re-tokenized: within a token or two of what was sampled
         n_tokens = len(rt.llm.tokenize(answer.encode("utf-8"), add_bos=False, special=False)) if answer else 0
-        raw = score_answer(answer, q["lang"], q["key_terms"], prompts)
-        scores["raw"].append((q["lang"], raw))
-        rec: dict[str, Any] = {
-            "id": q.get("id", str(i)),
-            "lang": q["lang"],
-            "topic": q.get("topic", ""),
-            "question": q["question"],
-            "key_terms": q["key_terms"],
-            "answer": answer,
-            "tokens": n_tokens,
-            "hit_limit": n_tokens >= max_tokens - 1,
-            "first_piece_s": round(first or total, 3),
-            "total_s": round(total, 3),
-            "raw": raw.to_dict(),
-            "pieces": pieces,  # as streamed: the guard is replayed on them (and --json keeps them for re-scoring)
-        }
-        if guard_cls is not None:
-            outcome, guarded = _guarded(guard_cls, pieces, q["lang"], rt.system_prompt, rec["hit_limit"])
-            rec["guard_outcome"] = outcome
-            rec["guarded_answer"] = guarded
-            g = score_answer(guarded, q["lang"], q["key_terms"], prompts)
-            scores["guarded"].append((q["lang"], g))
-            rec["guarded"] = g.to_dict()
-        records.append(rec)
+        records.append(
+            {
+                "id": q.get("id", str(i)),
+                "lang": q["lang"],
+                "topic": q.get("topic", ""),
+                "question": q["question"],
+                "key_terms": q["key_terms"],
+                "answer": answer,
+                "tokens": n_tokens,
+                "hit_limit": n_tokens >= max_tokens - 1,
+                "first_piece_s": round(first or total, 3),
+                "total_s": round(total, 3),
+                "pieces": pieces,  # as streamed: the guard is replayed on them, also by --rescore
+            }
+        )
         if progress:
-            mark = "usable" if rec["raw"]["usable"] else "-"
-            click.echo(f"\r[{i}/{len(questions)}] {rec['id']} {total:.1f}s {mark:8s}", nl=False, err=True)
+            click.echo(f"\r[{i}/{len(questions)}] {records[-1]['id']} {total:.1f}s", nl=False, err=True)
     if progress:
         click.echo(err=True)
+    meta = {"model": rt.name, "model_id": rt.model_id, "system_prompt": rt.system_prompt, "max_tokens": max_tokens}
+    return score_run(records, meta)
 
+
+def score_run(records: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    """Score every answer, raw and through runtime.answer_guard when it is present, and sum up the run.
+    Pure given the records, so a saved run can be re-scored when the scorer or the key terms change."""
+    from runtime.answer_score import AnswerScore, score_answer, summarize
+
+    guard_cls = _guard_class()
+    prompts = (meta["system_prompt"],)
+    scores: dict[str, list[tuple[str, AnswerScore]]] = {"raw": [], "guarded": []}
+    for rec in records:
+        raw = score_answer(rec["answer"], rec["lang"], rec["key_terms"], prompts)
+        scores["raw"].append((rec["lang"], raw))
+        rec["raw"] = raw.to_dict()
+        if guard_cls is not None:
+            pieces = rec.get("pieces") or [rec["answer"]]
+            outcome, guarded = _guarded(guard_cls, pieces, rec["lang"], meta["system_prompt"], rec["hit_limit"])
+            g = score_answer(guarded, rec["lang"], rec["key_terms"], prompts)
+            scores["guarded"].append((rec["lang"], g))
+            rec.update(guard_outcome=outcome, guarded_answer=guarded, guarded=g.to_dict())
+    n = len(records)
     tokens = sum(r["tokens"] for r in records)
     seconds = sum(r["total_s"] for r in records)
     decode_s = sum(r["total_s"] - r["first_piece_s"] for r in records)
     out: dict[str, Any] = {
-        "model": rt.name,
-        "model_id": rt.model_id,
-        "system_prompt": rt.system_prompt,
-        "max_tokens": max_tokens,
-        "questions": len(records),
+        **meta,
+        "questions": n,
         "raw": summarize(scores["raw"]),
         "tokens": tokens,
         "tokens_per_s": round(tokens / seconds, 1) if seconds else 0.0,
         "decode_tokens_per_s": round(tokens / decode_s, 1) if decode_s else 0.0,
-        "mean_answer_s": round(seconds / len(records), 2) if records else 0.0,
-        "hit_limit_rate": round(sum(r["hit_limit"] for r in records) / len(records), 3) if records else 0.0,
+        "mean_answer_s": round(seconds / n, 2) if n else 0.0,
+        "hit_limit_rate": round(sum(r["hit_limit"] for r in records) / n, 3) if n else 0.0,
         "records": records,
     }
     if guard_cls is not None:
@@ -164,6 +168,16 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
         outcomes = [r["guard_outcome"] for r in records]
         out["guard_outcomes"] = {o: outcomes.count(o) for o in sorted(set(outcomes))}
     return out
+
+
+def rescore(saved: dict[str, Any], questions: list[dict[str, Any]]) -> dict[str, Any]:
+    """A saved --json run scored again with today's scorer, guard and key terms (matched by question id)."""
+    terms = {q["id"]: q["key_terms"] for q in questions if "id" in q}
+    records = [{**r, "key_terms": terms.get(r["id"], r["key_terms"])} for r in saved["records"]]
+    meta = {k: saved[k] for k in ("model", "model_id", "system_prompt", "max_tokens")}
+    res = score_run(records, meta)
+    res["peak_rss_mb"] = saved.get("peak_rss_mb", "-")
+    return res
 
 
 def _criteria_line(score: dict[str, Any]) -> str:
@@ -245,6 +259,7 @@ def markdown_report(res: dict[str, Any]) -> str:
 @click.option("--json", "json_out", default=None, help="write the summary and every record as JSON here")
 @click.option("--max-tokens", type=int, default=128, show_default=True)
 @click.option("--limit", type=int, default=None, help="only the first N questions of each language")
+@click.option("--rescore", "rescore_json", default=None, help="score a saved --json run again (no model is loaded)")
 @click.pass_obj
 def eval_answers(
     state: CliState,
@@ -254,6 +269,7 @@ def eval_answers(
     json_out: str | None,
     max_tokens: int,
     limit: int | None,
+    rescore_json: str | None,
 ) -> None:
     """Answer the benchmark's work questions (half ja, half en) and score each answer: in the asker's
     language, no echo of the system prompt, no loop, not cut off, key terms present (usable = all)."""
@@ -266,10 +282,15 @@ def eval_answers(
         fail(str(exc))
     if limit is not None:
         questions = [q for lang in ("ja", "en") for q in [r for r in questions if r["lang"] == lang][:limit]]
-    rt = _answer_runtime(state, model, max_tokens)
-    res = run_answers(rt, questions, max_tokens)
-    res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    click.echo(f"{res['model']} ({res['questions']} questions, max {max_tokens} tokens)")
+    if rescore_json:
+        try:
+            res = rescore(json.loads(Path(rescore_json).read_text(encoding="utf-8")), questions)
+        except (OSError, ValueError, KeyError) as exc:
+            fail(f"cannot re-score {rescore_json}: {exc} (pass a file written by --json)")
+    else:
+        res = run_answers(_answer_runtime(state, model, max_tokens), questions, max_tokens)
+        res["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    click.echo(f"{res['model']} ({res['questions']} questions, max {res['max_tokens']} tokens)")
     click.echo(summary_table(res["raw"]))
     if "guarded" in res:
         click.echo("through runtime.answer_guard (a fallback counts as not usable):")

@@ -39,6 +39,7 @@ _LETTER = re.compile(r"[A-Za-z\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _UNIT = re.compile(r"[a-z0-9_]+|[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff]")
 _WORD = re.compile(r"[a-z0-9]+")
 _SENTENCE_END = re.compile(r"[。！？!?\n]")
+_LIST_NUMBER = re.compile(r"(?m)^[ \t]*\d+[.)][ \t]*")
 _TERMINAL = set(".!?。！？…)）」』\"”'`")
 
 
@@ -130,16 +131,17 @@ def echoes(text: str, system_prompts: Sequence[str] = (SYSTEM_PROMPT, ANSWER_SYS
 def loops(text: str) -> bool:
     """Degenerate repetition: an n-gram of the prose LOOP_REPEATS times (code comments may restate it), a
     stretch of prose repeated back to back, a line of 8+ characters (code included) LOOP_REPEATS times, or one
-    character LONGEST_CHAR_RUN times in a row."""
+    character LONGEST_CHAR_RUN times in a row. List numbers are left out: "7. X 8. Y" repeats "3. X 4. Y"."""
     low = _norm(text)
     if re.search(rf"(.)\1{{{LONGEST_CHAR_RUN - 1},}}", low.replace(" ", "")):
         return True
     lines = [ln.strip() for ln in text.lower().splitlines() if len(ln.strip()) >= 8]
     if lines and Counter(lines).most_common(1)[0][1] >= LOOP_REPEATS:
         return True
-    if tandem_repeat(_FENCE.sub(" ", text)):  # inline code kept: `try` ... vs `except` ... is no repeat
+    unnumbered = _LIST_NUMBER.sub("", text)
+    if tandem_repeat(_FENCE.sub(" ", unnumbered)):  # inline code kept: `try` ... vs `except` ... is no repeat
         return True
-    units = _UNIT.findall(_norm(prose(text)))
+    units = _UNIT.findall(_norm(prose(unnumbered)))
     cjk = sum(1 for u in units if len(u) == 1 and not u.isascii())
     n = LOOP_NGRAM_CJK if cjk * 2 > len(units) else LOOP_NGRAM_WORDS
     grams = Counter(tuple(units[i : i + n]) for i in range(len(units) - n + 1))

@@ -47,10 +47,13 @@ class Backbone:
     def install_hint(self) -> str:
         return self.install or f"pip install {self.package.replace('_', '-')}"
 
+    def part_modules(self) -> list[str]:
+        """The chunk packages' import names, in order."""
+        return list(dict.fromkeys(part.split("/", 1)[0] for part in self.parts))
+
     def missing_parts(self) -> list[str]:
         """The chunk packages (distribution names) that are not installed."""
-        modules = dict.fromkeys(part.split("/", 1)[0] for part in self.parts)
-        return [m.replace("_", "-") for m in modules if importlib.util.find_spec(m) is None]
+        return [m.replace("_", "-") for m in self.part_modules() if importlib.util.find_spec(m) is None]
 
     def path(self) -> Path | None:
         """The GGUF file, or None when the package is not installed. Found without importing the
@@ -75,7 +78,7 @@ class Backbone:
     def _assembled_path(self) -> Path | None:
         """The cached GGUF (joined from the chunk packages on first use); None when none of them is installed."""
         missing = self.missing_parts()
-        if len(missing) == len(dict.fromkeys(part.split("/", 1)[0] for part in self.parts)):
+        if len(missing) == len(self.part_modules()):
             return None
         if missing:
             raise ModelLoadError(

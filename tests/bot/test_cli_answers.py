@@ -69,6 +69,18 @@ def test_eval_answers_prints_the_table_and_writes_the_report(tmp_path: Path, mon
     res = CliRunner().invoke(main, ["eval-answers", "--data", str(data), "--out", str(jsonl)])
     assert res.exit_code == 0 and len(jsonl.read_text(encoding="utf-8").splitlines()) == 2
 
+    # the saved run scored again against changed key terms, without a model
+    monkeypatch.setattr(cli_answers, "_answer_runtime", lambda *a: pytest.fail("--rescore loads no model"))
+    rows[0]["key_terms"] = ["checkout -b"]
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    res = CliRunner().invoke(
+        main, ["eval-answers", "--data", str(data), "--rescore", str(js), "--out", str(tmp_path / "again.md")]
+    )
+    assert res.exit_code == 0, res.output
+    assert "| **usable** | 0.00 | 0.00 | 0.00 |" in res.output and "missing: checkout -b" in (
+        tmp_path / "again.md"
+    ).read_text(encoding="utf-8")
+
 
 def test_a_bad_questions_file_is_one_line(tmp_path: Path) -> None:
     bad = tmp_path / "q.jsonl"

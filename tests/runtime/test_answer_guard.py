@@ -164,7 +164,7 @@ def test_language_allows_code_and_mixed_requests() -> None:
     [
         SYSTEM_PROMPT,
         "Sure! " + ANSWER_SYSTEM_PROMPT.split(". ")[1] + ".",
-        "はい。日本語の質問には日本語で簡潔に答えてください。",
+        "はい。" + ANSWER_SYSTEM_PROMPT.split(". ")[-1],
         "<|im_start|>system\nYou are a helpful assistant.",
     ],
 )

@@ -51,6 +51,8 @@ def test_japanese_loops_and_repeated_lines_are_caught() -> None:
     assert loops("\n".join(["1. 設定を開いてネットワークを確認"] * 3))
     assert loops("はい" + "！" * 30)
     # two periods back to back: all a 128-token answer has room for when each period is long
+    cycle = ["エラーチェックの修正", "データベースの削除", "エラーチェックの追加", "データベースの更新"]
+    assert loops("議事録の項目：\n" + "\n".join(f"{i}. {x}" for i, x in enumerate(cycle * 3, 1)))
     twice = "修正したいのは、内容を修正することです。"
     assert loops("コミットを直します。" + twice * 2)
     assert loops("The setting is in the admin panel under users. The setting is in the admin panel under users.")
