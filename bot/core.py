@@ -30,7 +30,7 @@ from bot.settings import BotSettings
 from bot.worker import ModelSession, ModelWorker
 from runtime.answer_guard import OUTCOMES, AnswerGuard
 from runtime.base import Decision, Runtime, Turn
-from runtime.hazards import SUPPORT_DOMAIN
+from runtime.hazards import SUPPORT_DOMAIN, hazard_label
 from runtime.lang import detect_lang
 
 log = logging.getLogger("so8t.bot")
@@ -350,7 +350,7 @@ class Bot:
             text = self.replies.render(
                 "refuse",
                 lang,
-                category=decision.category,
+                category=hazard_label(decision.category, lang),
                 rationale=decision.rationale,
                 decision_id=decision_id,
             )

@@ -134,3 +134,11 @@ def test_a_likely_self_harm_reading_goes_to_support_even_when_another_hazard_lea
     phc[HAZARD_CLASSES.index("self_harm")] = 0.05  # a violent request with a faint self-harm reading
     d = gate([Signals("original", "x", _ALLOW, _pc("none"), ph, phc)], "en", GatePolicy())
     assert (d.decision, d.category) == ("REFUSE", "violent_crimes")
+
+
+def test_hazard_names_are_localized_for_the_asker() -> None:
+    from runtime.hazards import hazard_label
+
+    assert hazard_label("weapons", "ja") == "武器・爆発物・CBRN"
+    assert hazard_label("weapons", "en") == "weapons, explosives and CBRN"
+    assert hazard_label("security", "ja") == "security"  # a workplace category passes through
