@@ -129,6 +129,7 @@ class Signals:
     pc: np.ndarray  # verdict head: CATEGORIES
     ph: np.ndarray | None = None  # hazard head: safe / hazard
     phc: np.ndarray | None = None  # hazard head: HAZARD_CLASSES
+    n_tokens: int = 0  # prompt tokens this form was evaluated with
 
 
 def _fold(text: str) -> str:
@@ -163,11 +164,12 @@ def _one_form(sig: Signals, lang: str, policy: GatePolicy, **ids: str) -> Decisi
     d = decide_from_probs(sig.pv, sig.pc, lang, policy.threshold, **ids)  # type: ignore[arg-type]
     if d.decision == "REFUSE":  # the workplace categories, named in the hazard taxonomy
         d = _redo(d, lang, policy, category=FROM_WORKPLACE.get(d.category, d.category))
-    elif d.decision == "ESCALATE" and d.domain in ESCALATE_DOMAINS:
-        # an unsure domain goes to triage: an HR complaint shown to the legal reviewers is a leak
-        sure = float(sig.pc[CATEGORIES.index(d.domain)]) if d.domain in CATEGORIES else 0.0
-        if sure < policy.domain_threshold:
-            d = _redo(d, lang, policy, domain=TRIAGE_DOMAIN)
+    elif (
+        d.decision == "ESCALATE"
+        and d.domain in ESCALATE_DOMAINS
+        and float(sig.pc[CATEGORIES.index(d.domain)]) < policy.domain_threshold
+    ):  # an unsure domain goes to triage: an HR complaint shown to the legal reviewers is a leak
+        d = _redo(d, lang, policy, domain=TRIAGE_DOMAIN)
     signals: dict[str, float | str] = {}
     if sig.ph is not None and sig.phc is not None:
         p_hazard = float(sig.ph[1])

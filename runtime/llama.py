@@ -284,13 +284,23 @@ class LlamaRuntime:
         out: list[Signals] = []
         with self._lock:
             for kind, text in reversed(forms):
-                state = self._evaluate(self.tokens_for(context, text))[None, :]
+                tokens = self.tokens_for(context, text)
+                state = self._evaluate(tokens)[None, :]
                 pv, pc = self.head.predict(state, [text])
                 ph = phc = None
                 if self._hazard is not None:  # its n-grams read the thread too: a request split over turns
                     ph, phc = self._hazard.predict(state, [f"{thread}\n{text}" if thread else text])
-                hz = (None, None) if ph is None or phc is None else (ph[0], phc[0])
-                out.append(Signals(kind, text, pv[0], pc[0], *hz))
+                out.append(
+                    Signals(
+                        kind,
+                        text,
+                        pv[0],
+                        pc[0],
+                        ph=None if ph is None else ph[0],
+                        phc=None if phc is None else phc[0],
+                        n_tokens=len(tokens),
+                    )
+                )
         out.reverse()
         return out
 
@@ -302,16 +312,15 @@ class LlamaRuntime:
         t0 = time.perf_counter()
         try:
             with self._lock:
-                prompt_tokens = len(self.tokens_for(context, request))
                 sigs = self.signals(context, request)
                 self.stats["requests"] += 1
             timings = {
                 "total_ms": (time.perf_counter() - t0) * 1000,
-                "prompt_tokens": prompt_tokens,
+                "prompt_tokens": sigs[0].n_tokens,  # the original form's
                 "forms": len(sigs),
             }
             decision = gate(sigs, lang, self.policy, model_id=self.model_id, head_id=self.head_id, timings=timings)
-            if self.settings.rationale == "generate" and decision.decision not in ("ALLOW",) and decision.reason in (
+            if self.settings.rationale == "generate" and decision.decision != "ALLOW" and decision.reason in (
                 "model",
                 "threshold",
             ):

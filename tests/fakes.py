@@ -93,13 +93,17 @@ class FakeRuntime:
         finally:
             self._exit()
 
+    def _begin_answer(self, request: str) -> None:
+        """Record the call and check the contract: an answer only right after its decide."""
+        self.calls.append(("answer", request))
+        if self._last_decided != request:
+            self.violations.append("answer without decide")
+        self._last_decided = None
+
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         self._enter()
         try:
-            self.calls.append(("answer", request))
-            if self._last_decided != request:
-                self.violations.append("answer without decide")
-            self._last_decided = None
+            self._begin_answer(request)
             words = f"Answer: {request[:60]}".split(" ")
             for i, w in enumerate(words):
                 if "answer-crash" in request and i == 1:
@@ -130,10 +134,7 @@ class ScriptedRuntime(FakeRuntime):
             return
         self._enter()
         try:
-            self.calls.append(("answer", request))
-            if self._last_decided != request:
-                self.violations.append("answer without decide")
-            self._last_decided = None
+            self._begin_answer(request)
             pieces, reason = self.scripts[request]
             for piece in pieces:
                 self.yielded[request] = self.yielded.get(request, 0) + 1
