@@ -16,7 +16,7 @@ from bot.cli import fail
 @click.option(
     "--base",
     default=None,
-    help="GGUF file, embedded backbone name, or HF directory (default: smollm2, the embedded instruct model)",
+    help="GGUF file, embedded backbone name, or HF directory (default: gemma3-270m, the served default)",
 )
 @click.option("--data", "data_path", default=None, help="dataset JSONL (default: the shipped dataset)")
 @click.option(
@@ -71,7 +71,8 @@ def train_cmd(
 ) -> None:
     """Fine-tune LoRA + safety head with PET on the served GGUF; write a llama.cpp adapter to --out.
 
-    Serve the result with SO8T_ADAPTER=OUT so8t ask/serve/eval. SIGINT/SIGTERM save a checkpoint."""
+    Serve the result with SO8T_ADAPTER=OUT so8t ask/serve/eval (the base it was trained on is loaded from
+    its manifest). SIGINT/SIGTERM save a checkpoint."""
     try:
         from training.lora import TrainConfig, TrainError, TrainingInterrupted, train
         from training.pet import PetSchedule

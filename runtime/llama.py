@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import json
 import logging
 import os
 import re
@@ -65,6 +66,16 @@ def _no_extra_bufts() -> Iterator[None]:
         llama_module.llama_cpp.llama_model_default_params = original
 
 
+def adapter_base(adapter_file: Path) -> dict[str, Any] | None:
+    """The base model an adapter was trained on ({name, fingerprint, ...} from its manifest.json), if known."""
+    manifest = adapter_file.parent / "manifest.json"
+    try:
+        base = json.loads(manifest.read_text(encoding="utf-8")).get("base")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return base if isinstance(base, dict) and isinstance(base.get("name"), str) else None
+
+
 class LlamaRuntime:
     """The dual-head model: SafetyHeadB on the last hidden state, TaskHeadA = the LM head (+ LoRA)."""
 
@@ -81,10 +92,18 @@ class LlamaRuntime:
         answer model, which reads its own system_prompt)."""
         self.settings = settings
         self.system_prompt = system_prompt
-        self.path = resolve_model_path(settings.path)
+        explicit = self._adapter_file(self._default_adapter(settings.adapter, None)) if settings.adapter else None
+        base = adapter_base(explicit) if explicit is not None else None
+        # an adapter given without a model serves the base it was trained on (its manifest)
+        self.path = resolve_model_path(settings.path or (base or {}).get("name"))
         self.fingerprint = fingerprint(self.path)
         self.name = model_name(self.path)
-        self.adapter_path = self._adapter_file(self._default_adapter(settings.adapter, self.path))
+        if base and base.get("fingerprint") not in (None, self.fingerprint):
+            raise ModelLoadError(
+                f"adapter {explicit.parent if explicit else ''} was trained on {base.get('name')} "
+                f"({base.get('fingerprint')}), not {self.name}: set SO8T_MODEL={base.get('name')} or unset SO8T_MODEL"
+            )
+        self.adapter_path = explicit or self._adapter_file(self._default_adapter(settings.adapter, self.path))
         threads = settings.threads or physical_cores()
         t0 = time.perf_counter()
         try:
@@ -132,11 +151,11 @@ class LlamaRuntime:
 
     # ---- loading -------------------------------------------------------------------------------
     @staticmethod
-    def _default_adapter(adapter: str | None, path: Path) -> str | None:
+    def _default_adapter(adapter: str | None, path: Path | None) -> str | None:
         """model.adapter as given; unset = the backbone's shipped default adapter (if any); "none" = no adapter."""
         if adapter is not None:
             return None if adapter.lower() in ("", "none", "off") else adapter
-        backbone = backbone_for(path)
+        backbone = backbone_for(path) if path is not None else None
         return backbone.adapter if backbone is not None else None
 
     @staticmethod

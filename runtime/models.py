@@ -196,8 +196,8 @@ BACKBONES: tuple[Backbone, ...] = (SMOLLM2, GEMMA3, QWEN05, QWEN15)
 DEFAULT_BACKBONE = GEMMA3
 # Chosen by `so8t eval-answers` (usable answers in ja and en); SO8T_ANSWER_MODEL=smollm2 for the old one.
 HYBRID_ANSWER_BACKBONE = QWEN05
-# The embedded instruct model that `so8t train` fine-tunes by default (training/hf_base.py); it wrote the
-# hybrid's answers before Qwen did.
+# The embedded instruct model that wrote the hybrid's answers before Qwen did (SO8T_ANSWER_MODEL=smollm2);
+# the small base the fine-tuning tests train on. `so8t train` fine-tunes DEFAULT_BACKBONE by default.
 ANSWER_BACKBONE = SMOLLM2
 # What `so8t models` counts tokens on: a typical workplace message in each language.
 TYPICAL_MESSAGES = {

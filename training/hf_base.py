@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runtime.models import ANSWER_BACKBONE, MODELS_CACHE, fingerprint, model_name, resolve_model_path
+from runtime.models import DEFAULT_BACKBONE, MODELS_CACHE, fingerprint, model_name, resolve_model_path
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -40,8 +40,8 @@ def gguf_architecture(path: Path) -> str:
 
 
 def resolve_base(base: str | None) -> BaseRef:
-    """`base`: None (the embedded instruct model, SmolLM2: the default deciding model, Gemma 3 270M, is a
-    base model without a chat template to fine-tune answers on), a backbone name, a GGUF file, or an HF dir."""
+    """`base`: None (the served default deciding backbone, so that `SO8T_ADAPTER=OUT` serves what the bot
+    serves), a backbone name, a GGUF file, or an HF dir."""
     if base and Path(base).expanduser().is_dir():
         d = Path(base).expanduser().resolve()
         cfg = d / "config.json"
@@ -52,7 +52,7 @@ def resolve_base(base: str | None) -> BaseRef:
         arch = str(json.loads(cfg.read_text()).get("model_type", "llama"))
         fp = "hf-" + hashlib.sha256(cfg.read_bytes()).hexdigest()[:13]
         return BaseRef(directory=d, gguf_file=None, fingerprint=fp, name=d.name, arch=arch)
-    p = resolve_model_path(base or ANSWER_BACKBONE.name)  # raises ModelLoadError with a clear message
+    p = resolve_model_path(base or DEFAULT_BACKBONE.name)  # raises ModelLoadError with a clear message
     return BaseRef(
         directory=p.parent,
         gguf_file=p.name,

@@ -24,7 +24,7 @@ def test_default_resolves_to_the_embedded_gemma_with_qwen_answers() -> None:
     from runtime.models import ANSWER_BACKBONE, HYBRID_ANSWER_BACKBONE, QWEN05
 
     assert DEFAULT_BACKBONE is GEMMA3 and HYBRID_ANSWER_BACKBONE is QWEN05
-    assert ANSWER_BACKBONE.name == "smollm2-135m-instruct"  # still what `so8t train` fine-tunes by default
+    assert ANSWER_BACKBONE.name == "smollm2-135m-instruct"  # SO8T_ANSWER_MODEL=smollm2, the tests' training base
     assert resolve_model_path(None).name == GEMMA3.filename
 
 

@@ -14,7 +14,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 # `so8t train` lives in bot/cli_train.py; registering it here keeps the tests independent of bot/cli.py's wiring
 TRAIN_MAIN = "from bot.cli import main; from bot import cli_train; cli_train.register(main); main()"
-SMOKE_ARGS = ["--limit-rows", "8", "--max-len", "64", "--batch", "2", "--calib-rows", "4", "--threads", "2"]
+# the tests fine-tune the smallest embedded backbone (SmolLM2-135M); `so8t train` defaults to the served one
+TEST_BASE = "smollm2"
+SMOKE_ARGS = ["--base", TEST_BASE, "--limit-rows", "8", "--max-len", "64", "--batch", "2", "--calib-rows", "4", "--threads", "2"]
 
 ROWS = [
     ("how do I change the message of my last git commit? haven't pushed yet", "en", "ALLOW", "none", "train"),
@@ -129,7 +131,7 @@ def random_adapter(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]
 
     torch.set_num_threads(2)
     torch.manual_seed(0)
-    ref = resolve_base(None)
+    ref = resolve_base(TEST_BASE)
     model, _ = load_base(ref)
     pm = get_peft_model(model, LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0, target_modules=list(TARGET_MODULES)))
     with torch.no_grad():

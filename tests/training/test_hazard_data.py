@@ -96,3 +96,16 @@ def test_shipped_hazard_dataset_equals_a_fresh_build() -> None:
     assert read_jsonl(HAZARD_FILE) == build_hazard()
     manifest = json.loads(MANIFEST_FILE.read_text(encoding="utf-8"))
     assert manifest["rows"] == len(read_jsonl(HAZARD_FILE)) and manifest["public_benchmarks_used"] == []
+
+
+def test_everyday_requests_are_safe_rows_of_their_own_group(tmp_path: Path) -> None:
+    (tmp_path / "everyday").mkdir()
+    lines = [f"how do I make pivot table number {i} in Excel?" for i in range(60)]
+    (tmp_path / "everyday" / "en.txt").write_text("# a comment\n" + "\n".join(lines) + "\n", encoding="utf-8")
+    rows = build_hazard(tmp_path, workplace=tmp_path / "none.jsonl")
+    everyday = [r for r in rows if r["source"] == "everyday"]
+    assert [r["text"] for r in everyday] == lines
+    assert all(r["hazard"] == "none" and r["label"] == "ALLOW" and r["hazard_label"] == "safe" for r in rows)
+    assert len({r["group"] for r in everyday}) == 60  # each line its own group, split by it
+    assert {r["split"] for r in everyday} >= {"train", "test"}
+    assert "60 everyday requests" in counts_table(rows)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from tests.training.conftest import torch_or_skip  # random_adapter: the fixture in conftest.py
+from tests.training.conftest import TEST_BASE, torch_or_skip  # random_adapter: the fixture in conftest.py
 
 torch_or_skip()
 
@@ -46,7 +46,7 @@ def test_adapter_gguf_maps_back_to_the_same_peft_model(random_adapter: tuple[Pat
     from training.parity import peft_from_gguf
 
     out, pm = random_adapter
-    ref = resolve_base(None)
+    ref = resolve_base(TEST_BASE)
     model, tok = load_base(ref)
     back = peft_from_gguf(model, out / "adapter.gguf", ref.arch).eval()
     ids = [list(tok(t)["input_ids"]) for t in TEXTS]

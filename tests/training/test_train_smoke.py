@@ -30,7 +30,7 @@ def test_smoke_run_writes_adapter_head_manifest_metrics(
     smoke: tuple[Path, Path, subprocess.CompletedProcess[str]],
 ) -> None:
     from runtime.head import SafetyHead
-    from runtime.models import ANSWER_BACKBONE, fingerprint
+    from runtime.models import ANSWER_BACKBONE, fingerprint  # the test base, SmolLM2
     from training.gguf_adapter import read_adapter
 
     data, out, proc = smoke
@@ -77,18 +77,24 @@ def test_llama_cpp_serves_the_adapter(smoke: tuple[Path, Path, subprocess.Comple
     d = rt.decide((), "how do I undo git add on a single file")
     assert d.reason in ("model", "threshold") and d.decision in ("ALLOW", "REFUSE", "ESCALATE")
     assert "".join(rt.answer((), "how do I undo git add on a single file", max_tokens=4))
-    # and through the CLI, as an operator runs it
-    env = run_env() | {"SO8T_MODEL": "smollm2", "SO8T_ADAPTER": str(out)}
-    cli = subprocess.run(
-        [sys.executable, "-m", "bot", "ask", "--json", "what is a pull request?"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    # and through the CLI, as an operator runs it: SO8T_ADAPTER alone serves the base of its manifest
+    def ask(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "ask", "--json", "what is a pull request?"],
+            cwd=ROOT,
+            env=run_env() | env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    cli = ask({"SO8T_ADAPTER": str(out)})
     assert cli.returncode == 0, cli.stderr[-2000:]
     assert json.loads(cli.stdout.strip().splitlines()[-1])["reason"] in ("model", "threshold")
+    # another model set explicitly: one line that says what to set, no traceback
+    wrong = ask({"SO8T_ADAPTER": str(out), "SO8T_MODEL": "gemma3-270m"})
+    assert wrong.returncode == 2 and "Traceback" not in wrong.stderr
+    assert "trained on smollm2" in wrong.stderr and "SO8T_MODEL=smollm2" in wrong.stderr
 
 
 def test_sigterm_saves_and_resume_continues_exactly(
