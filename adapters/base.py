@@ -32,15 +32,11 @@ class Adapter(Protocol):
         """Post in a thread; returns the message ref (the existing one when `key` was posted before)."""
         ...
 
-    async def post(
-        self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card"
-    ) -> str:
+    async def post(self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card") -> str:
         """Post a new top-level message (e.g. a reviewer card); returns its ref."""
         ...
 
-    async def update(
-        self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
-    ) -> None:
+    async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
         """Replace a message's text (streaming, resolved cards); buttons None keeps them, () removes them."""
         ...
 

@@ -268,6 +268,16 @@ class Bot:
         self._begin(ev.platform, ev.event_id)
         return await self._finish_action(ev)
 
+    def resolve_refusal(self, platform: str, user: str, value: str, roles: tuple[str, ...] = ()) -> str | None:
+        """Why `user` may not resolve case `value` (a line in the case's language), or None when they may:
+        checked before an Answer or Decline dialog opens, so that only the domain's reviewers see one."""
+        esc = self.store.get_escalation(int(value)) if value.isdigit() else None
+        if esc is None:
+            return self.replies.render("not_found", "en", esc_id=value)
+        if not self.escalations.may_resolve(platform, user, esc, roles):
+            return self.replies.render("not_reviewer", esc.lang, domain=esc.domain, esc_id=esc.id, user=user)
+        return None
+
     # ------------------------------------------------------------------ the worker
     async def _work(self) -> None:
         while True:

@@ -37,9 +37,7 @@ def default_channels(extra: Sequence[str] = ()) -> tuple[str, ...]:
 class ConsoleAdapter:
     """Implements adapters.base.Adapter for the local console."""
 
-    def __init__(
-        self, workspace: Workspace, channels: tuple[str, ...], clock: Callable[[], float] = time.time
-    ) -> None:
+    def __init__(self, workspace: Workspace, channels: tuple[str, ...], clock: Callable[[], float] = time.time) -> None:
         self.workspace = workspace
         self.channels = channels
         self.clock = clock
@@ -68,12 +66,8 @@ class ConsoleAdapter:
         )
         return str(row["id"])
 
-    async def post(
-        self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card"
-    ) -> str:
-        row, _ = self.workspace.add(
-            channel, None, BOT_USER, text, key, translate.buttons_to_json(tuple(buttons)), kind
-        )
+    async def post(self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card") -> str:
+        row, _ = self.workspace.add(channel, None, BOT_USER, text, key, translate.buttons_to_json(tuple(buttons)), kind)
         return str(row["id"])
 
     async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
@@ -83,12 +77,8 @@ class ConsoleAdapter:
         )
         return str(row["id"])
 
-    async def update(
-        self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
-    ) -> None:
-        self.workspace.update(
-            ref, text, None if buttons is None else translate.buttons_to_json(tuple(buttons))
-        )
+    async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
+        self.workspace.update(ref, text, None if buttons is None else translate.buttons_to_json(tuple(buttons)))
 
     async def thread_context(self, channel: str, thread: str, before: str, limit: int) -> list[Turn]:
         turns: list[Turn] = []

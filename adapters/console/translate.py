@@ -46,14 +46,41 @@ class ActionRequest:
     event_id: str | None
 
 
+MAX_JSON_DEPTH = 16  # the API's bodies are flat objects; deeper nesting is refused before parsing
+
+
+def json_depth(text: str) -> int:
+    """The deepest nesting of arrays and objects in a JSON text (brackets inside strings not counted)."""
+    depth = deepest = 0
+    in_str = escaped = False
+    for ch in text:
+        if in_str:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_str = False
+        elif ch == '"':
+            in_str = True
+        elif ch in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise BadRequest("request body is not valid UTF-8") from None
+    if json_depth(decoded) > MAX_JSON_DEPTH:
+        raise BadRequest(f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
     try:
         body = json.loads(decoded)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise BadRequest("request body is not valid JSON") from None
     if not isinstance(body, dict):
         raise BadRequest("request body must be a JSON object")
@@ -64,9 +91,7 @@ def clean_text(text: str) -> str:
     """Drop control characters (keep newlines and tabs) and lone surrogates; normalize line ends."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return "".join(
-        ch
-        for ch in text
-        if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in "\u2028\u2029")
+        ch for ch in text if ch in "\n\t" or (unicodedata.category(ch) not in ("Cc", "Cs") and ch not in "\u2028\u2029")
     )
 
 
@@ -148,17 +173,13 @@ def to_action(
 
 
 def buttons_to_json(buttons: tuple[Button, ...]) -> str:
-    return json.dumps(
-        [{"action": b.action, "label": b.label, "value": b.value, "style": b.style} for b in buttons]
-    )
+    return json.dumps([{"action": b.action, "label": b.label, "value": b.value, "style": b.style} for b in buttons])
 
 
 def buttons_from_json(raw: str | None) -> tuple[Button, ...]:
     if not raw:
         return ()
-    return tuple(
-        Button(b["action"], b["label"], b["value"], b.get("style", "default")) for b in json.loads(raw)
-    )
+    return tuple(Button(b["action"], b["label"], b["value"], b.get("style", "default")) for b in json.loads(raw))
 
 
 def message_to_api(row: dict[str, Any]) -> dict[str, Any]:
@@ -171,8 +192,7 @@ def message_to_api(row: dict[str, Any]) -> dict[str, Any]:
         "text": row["text"],
         "ts": row["ts"],
         "actions": [
-            {"action": b.action, "label": b.label, "style": b.style}
-            for b in buttons_from_json(row.get("actions"))
+            {"action": b.action, "label": b.label, "style": b.style} for b in buttons_from_json(row.get("actions"))
         ],
         "kind": row.get("kind") or "message",
         "seq": row["seq"],

@@ -43,9 +43,7 @@ class Workspace:
                 )
                 conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS console_id ON console_messages(id)")
                 conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS console_key ON console_messages(key)")
-                conn.execute(
-                    "CREATE INDEX IF NOT EXISTS console_thread ON console_messages(channel, thread, seq)"
-                )
+                conn.execute("CREATE INDEX IF NOT EXISTS console_thread ON console_messages(channel, thread, seq)")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the console workspace in {path}: {exc}") from None
         self.conn = conn
@@ -89,9 +87,7 @@ class Workspace:
         if actions is None:
             self.conn.execute("UPDATE console_messages SET text = ? WHERE id = ?", (text, mid))
         else:
-            self.conn.execute(
-                "UPDATE console_messages SET text = ?, actions = ? WHERE id = ?", (text, actions, mid)
-            )
+            self.conn.execute("UPDATE console_messages SET text = ?, actions = ? WHERE id = ?", (text, actions, mid))
 
     def get(self, mid: str) -> dict[str, Any] | None:
         return self._one("SELECT * FROM console_messages WHERE id = ?", (mid,))
@@ -100,10 +96,7 @@ class Workspace:
         self, channel: str, thread: str | None = None, after: int = 0, limit: int = 5000
     ) -> list[dict[str, Any]]:
         if thread:
-            sql = (
-                "SELECT * FROM console_messages WHERE channel = ? AND thread = ? AND seq > ? "
-                "ORDER BY seq LIMIT ?"
-            )
+            sql = "SELECT * FROM console_messages WHERE channel = ? AND thread = ? AND seq > ? ORDER BY seq LIMIT ?"
             return list(self.db.query(sql, (channel, thread, after, limit)))
         sql = "SELECT * FROM console_messages WHERE channel = ? AND seq > ? ORDER BY seq LIMIT ?"
         return list(self.db.query(sql, (channel, after, limit)))

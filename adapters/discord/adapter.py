@@ -77,9 +77,7 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> D
     section = config.section("discord") if config is not None else {}
     for key in section:
         if key not in ("thread_archive_minutes", "update_interval"):
-            raise ConfigError(
-                f"config: unknown key 'discord.{key}' (known: thread_archive_minutes, update_interval)"
-            )
+            raise ConfigError(f"config: unknown key 'discord.{key}' (known: thread_archive_minutes, update_interval)")
     archive = section.get("thread_archive_minutes", 1440)
     if archive not in ARCHIVE_MINUTES:
         raise ConfigError("config: key 'discord.thread_archive_minutes' must be one of 60, 1440, 4320, 10080")
@@ -366,7 +364,12 @@ class DiscordAdapter:
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
         if action in ("answer", "decline"):
-            self._raw.pop(str(interaction.id), None)
+            raw = self._raw.pop(str(interaction.id), None) or {}
+            user = str(getattr(interaction.user, "id", ""))
+            refusal = self.bot.resolve_refusal(PLATFORM, user, value, translate.member_roles(raw))
+            if refusal is not None:  # the form opens only for a reviewer of the case's domain
+                await interaction.response.send_message(refusal, ephemeral=True)
+                return
             await interaction.response.send_modal(ResolveModal(action, value))
             return
         await interaction.response.defer(ephemeral=True)  # within Discord's 3 s, before any work
@@ -440,9 +443,7 @@ class DiscordAdapter:
         target, reference = await self._thread_target(channel, thread)
         return await self._send(target, thread, text, key, tuple(buttons), kind, reference)
 
-    async def post(
-        self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card"
-    ) -> str:
+    async def post(self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card") -> str:
         await self._logged_in.wait()
         done = self.ledger.get(PLATFORM, key)
         if done is not None:
@@ -462,15 +463,14 @@ class DiscordAdapter:
         dest = self.client.get_partial_messageable(int(channel))
         summary = text if len(text) <= translate.MESSAGE_LIMIT - 50 else text[: translate.MESSAGE_LIMIT - 51] + "…"
         sent = await dest.send(
-            summary, file=discord.File(io.BytesIO(content), filename=filename),
+            summary,
+            file=discord.File(io.BytesIO(content), filename=filename),
             allowed_mentions=discord.AllowedMentions.none(),
         )
         self.ledger.put(PLATFORM, Posted(key, str(sent.id), channel, None, "notice", "[]"))
         return str(sent.id)
 
-    async def update(
-        self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
-    ) -> None:
+    async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
         await self._logged_in.wait()
         row = self.ledger.by_ref(PLATFORM, ref)
         target = row.channel if row is not None else channel
@@ -622,8 +622,6 @@ def create(
 ) -> DiscordAdapter:
     """Build the Discord adapter from env (DISCORD_*) and register it with the bot as `discord`."""
     settings = settings_from_env(os.environ if env is None else env, config)
-    adapter = DiscordAdapter(
-        bot, settings, Ledger(bot.settings.db_path), gateway=gateway, clock=clock, sleep=sleep
-    )
+    adapter = DiscordAdapter(bot, settings, Ledger(bot.settings.db_path), gateway=gateway, clock=clock, sleep=sleep)
     bot.adapters[PLATFORM] = adapter
     return adapter

@@ -222,6 +222,10 @@ class SlackAdapter:
         if ev is None:
             return
         if ev.action in ("answer", "decline"):
+            refusal = self.bot.resolve_refusal(ev.platform, ev.user, ev.value, ev.roles)
+            if refusal is not None:  # the dialog opens only for a reviewer of the case's domain
+                await self._ephemeral(ev.channel, ev.user, refusal)
+                return
             title = f"{ev.action.capitalize()} case #{ev.value}"
             label = "Your answer to the asker" if ev.action == "answer" else "Reason (optional)"
             trigger = body.get("trigger_id")
@@ -268,9 +272,7 @@ class SlackAdapter:
             return await self._reply_ephemeral(channel, slash, text, key)
         return await self._post(channel, thread or None, text, key, tuple(buttons), kind)
 
-    async def post(
-        self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card"
-    ) -> str:
+    async def post(self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card") -> str:
         return await self._post(channel, None, text, key, tuple(buttons), kind)
 
     async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
@@ -292,9 +294,7 @@ class SlackAdapter:
         self.ledger.put(PLATFORM, Posted(key, ref, channel_id, None, "notice", "[]"))
         return ref
 
-    async def update(
-        self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None
-    ) -> None:
+    async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
         row = self.ledger.by_ref(PLATFORM, ref)
         if buttons is not None and row is not None:
             self.ledger.set_buttons(PLATFORM, ref, translate.buttons_to_json(buttons))
@@ -357,9 +357,7 @@ class SlackAdapter:
             if real != channel_id:
                 self.ledger.set_alias(PLATFORM, channel, real)
                 channel_id = real
-            self.ledger.put(
-                PLATFORM, Posted(part_key, ts, real, thread, kind, translate.buttons_to_json(btns))
-            )
+            self.ledger.put(PLATFORM, Posted(part_key, ts, real, thread, kind, translate.buttons_to_json(btns)))
             self.throttle.touched(ts)
             first = first or ts
         if thread:
@@ -389,15 +387,11 @@ class SlackAdapter:
         parts = self.ledger.parts(PLATFORM, row.key)
         for i, piece in enumerate(pieces[1:]):
             if i < len(parts):
-                await self._call(
-                    self.client.chat_update, channel=channel_id, ts=parts[i], text=translate.escape(piece)
-                )
+                await self._call(self.client.chat_update, channel=channel_id, ts=parts[i], text=translate.escape(piece))
             else:
                 await self._post(channel_id, row.thread or ref, piece, f"{row.key}#{i + 2}", (), row.kind)
 
-    async def _reply_ephemeral(
-        self, channel: str, slash: translate.SlashThread, text: str, key: str
-    ) -> str:
+    async def _reply_ephemeral(self, channel: str, slash: translate.SlashThread, text: str, key: str) -> str:
         done = self.ledger.get(PLATFORM, key)
         if done is not None:
             return done.ref

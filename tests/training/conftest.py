@@ -16,7 +16,20 @@ ROOT = Path(__file__).resolve().parents[2]
 TRAIN_MAIN = "from bot.cli import main; from bot import cli_train; cli_train.register(main); main()"
 # the tests fine-tune the smallest embedded backbone (SmolLM2-135M); `so8t train` defaults to the served one
 TEST_BASE = "smollm2"
-SMOKE_ARGS = ["--base", TEST_BASE, "--limit-rows", "8", "--max-len", "64", "--batch", "2", "--calib-rows", "4", "--threads", "2"]
+SMOKE_ARGS = [
+    "--base",
+    TEST_BASE,
+    "--limit-rows",
+    "8",
+    "--max-len",
+    "64",
+    "--batch",
+    "2",
+    "--calib-rows",
+    "4",
+    "--threads",
+    "2",
+]
 
 ROWS = [
     ("how do I change the message of my last git commit? haven't pushed yet", "en", "ALLOW", "none", "train"),

@@ -14,7 +14,20 @@ def test_ablation_reports_both_arms_after_both_phases(tmp_path: Path) -> None:
     data = write_slice_with_test(tmp_path / "slice.jsonl")
     out = tmp_path / "abl"
     args = ["--data", str(data), "--out", str(out), "--safety-steps", "2", "--task-steps", "2", "--eval-rows", "3"]
-    args += ["--base", TEST_BASE, "--batch", "2", "--max-len", "64", "--calib-rows", "4", "--threads", "2", "--pet-weight", "0.5"]
+    args += [
+        "--base",
+        TEST_BASE,
+        "--batch",
+        "2",
+        "--max-len",
+        "64",
+        "--calib-rows",
+        "4",
+        "--threads",
+        "2",
+        "--pet-weight",
+        "0.5",
+    ]
     r = run_cli("pet-ablation", *args)
     assert r.returncode == 0, r.stderr[-2000:]
     report = json.loads((out / "ablation.json").read_text())

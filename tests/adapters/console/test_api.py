@@ -76,6 +76,11 @@ async def test_bad_input_gets_one_clear_line(tmp_path: Path) -> None:
         assert got == 400 and data["error"] == "request body is not valid JSON"
         got, data = await c.post("/api/messages", raw=b"[1, 2]")
         assert got == 400 and data["error"] == "request body must be a JSON object"
+        for deep in (b"[" * 100_000, b'{"a":' * 20_000 + b"1" + b"}" * 20_000):  # was a 500 (RecursionError)
+            got, data = await c.post("/api/messages", raw=deep)
+            assert got == 400 and "nested deeper than 16 levels" in data["error"]
+            got, data = await c.post("/api/actions", raw=deep)
+            assert got == 400 and "nested deeper" in data["error"]
         got, data = await c.get("/api/messages", channel="nope")
         assert got == 404
         await app.bot.wait_idle()

@@ -56,9 +56,7 @@ async def test_refuse_gets_the_rationale(tmp_path: Path, loaded_runtime: Runtime
         assert [a["action"] for a in replies[0]["actions"]] == ["appeal"]
 
 
-async def test_escalate_posts_a_card_and_resolution_reaches_the_asker(
-    tmp_path: Path, loaded_runtime: Runtime
-) -> None:
+async def test_escalate_posts_a_card_and_resolution_reaches_the_asker(tmp_path: Path, loaded_runtime: Runtime) -> None:
     async with console_app(tmp_path, runtime=loaded_runtime) as (app, c):
         posted = await c.say("hanako", ESCALATE_HR)
         await app.bot.wait_idle()

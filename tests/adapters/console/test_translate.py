@@ -82,3 +82,12 @@ def test_buttons_round_trip_and_api_view() -> None:
     view = t.message_to_api(row)
     assert view["actions"] == [{"action": "approve", "label": "Approve", "style": "primary"}]
     assert view["text"] == "<b>" and "value" not in view["actions"][0]
+
+
+def test_json_depth_counts_brackets_outside_strings() -> None:
+    assert t.json_depth('{"a": [1, {"b": 2}]}') == 3
+    assert t.json_depth('{"text": "[[[[{{{{ \\" ]]]"}') == 1  # brackets and an escaped quote inside a string
+    assert t.json_depth("") == 0
+    with pytest.raises(t.BadRequest, match="nested deeper"):
+        t.parse_body(b"[" * 17 + b"]" * 17)
+    assert t.parse_body(b'{"a": [[[1]]]}') == {"a": [[[1]]]}

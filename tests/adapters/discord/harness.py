@@ -41,31 +41,80 @@ def user(uid: str) -> dict[str, Any]:
     return {"id": uid, "username": f"user{uid[-2:]}", "discriminator": "0", "avatar": None, "global_name": None}
 
 
-def message_create(content: str, author: str = ALICE, channel: str = GENERAL, guild: str | None = GUILD,
-                   mention_bot: bool = True, mid: str | None = None) -> dict[str, Any]:
+def message_create(
+    content: str,
+    author: str = ALICE,
+    channel: str = GENERAL,
+    guild: str | None = GUILD,
+    mention_bot: bool = True,
+    mid: str | None = None,
+) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "id": mid or next_id(), "channel_id": channel, "author": user(author),
+        "id": mid or next_id(),
+        "channel_id": channel,
+        "author": user(author),
         "content": (f"<@{FakeDiscord.BOT_ID}> " if mention_bot else "") + content,
-        "timestamp": "2026-01-01T00:00:00+00:00", "edited_timestamp": None, "tts": False,
-        "mention_everyone": False, "mentions": [{**user(FakeDiscord.BOT_ID), "bot": True}] if mention_bot else [],
-        "mention_roles": [], "attachments": [], "embeds": [], "pinned": False, "type": 0, "flags": 0,
+        "timestamp": "2026-01-01T00:00:00+00:00",
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [{**user(FakeDiscord.BOT_ID), "bot": True}] if mention_bot else [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "type": 0,
+        "flags": 0,
     }
     if guild:
         d["guild_id"] = guild
     return d
 
 
-def _interaction(kind: int, who: str, data: dict[str, Any], channel: str, roles: list[str] | None = None,
-                 message: dict[str, Any] | None = None) -> dict[str, Any]:
+def _interaction(
+    kind: int,
+    who: str,
+    data: dict[str, Any],
+    channel: str,
+    roles: list[str] | None = None,
+    message: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "id": next_id(), "application_id": FakeDiscord.APP_ID, "type": kind, "token": f"tok{next_id()}",
-        "version": 1, "channel_id": channel, "guild_id": GUILD, "data": data, "locale": "en-US",
-        "guild_locale": "en-US", "app_permissions": "0", "entitlements": [], "authorizing_integration_owners": {},
+        "id": next_id(),
+        "application_id": FakeDiscord.APP_ID,
+        "type": kind,
+        "token": f"tok{next_id()}",
+        "version": 1,
+        "channel_id": channel,
+        "guild_id": GUILD,
+        "data": data,
+        "locale": "en-US",
+        "guild_locale": "en-US",
+        "app_permissions": "0",
+        "entitlements": [],
+        "authorizing_integration_owners": {},
         "attachment_size_limit": 10485760,
-        "member": {"user": user(who), "roles": roles or [], "joined_at": "2026-01-01T00:00:00+00:00",
-                   "deaf": False, "mute": False, "permissions": "0", "flags": 0, "nick": None, "avatar": None},
-        "channel": {"id": channel, "type": 0, "guild_id": GUILD, "name": "c", "position": 0, "nsfw": False,
-                    "permission_overwrites": [], "parent_id": None},
+        "member": {
+            "user": user(who),
+            "roles": roles or [],
+            "joined_at": "2026-01-01T00:00:00+00:00",
+            "deaf": False,
+            "mute": False,
+            "permissions": "0",
+            "flags": 0,
+            "nick": None,
+            "avatar": None,
+        },
+        "channel": {
+            "id": channel,
+            "type": 0,
+            "guild_id": GUILD,
+            "name": "c",
+            "position": 0,
+            "nsfw": False,
+            "permission_overwrites": [],
+            "parent_id": None,
+        },
     }
     if message is not None:
         d["message"] = message
@@ -77,15 +126,15 @@ def button_click(custom_id: str, who: str, message: dict[str, Any], roles: list[
 
 
 def modal_submit(custom_id: str, who: str, text: str, message: dict[str, Any]) -> dict[str, Any]:
-    data = {"custom_id": custom_id, "components": [
-        {"type": 1, "components": [{"type": 4, "custom_id": "so8t-text", "value": text}]}]}
+    data = {
+        "custom_id": custom_id,
+        "components": [{"type": 1, "components": [{"type": 4, "custom_id": "so8t-text", "value": text}]}],
+    }
     return _interaction(5, who, data, message["channel_id"], None, message)
 
 
-def command(sub: str, who: str, options: list[dict[str, Any]] | None = None, channel: str = GENERAL
-            ) -> dict[str, Any]:
-    data = {"id": "1", "name": "so8t", "type": 1,
-            "options": [{"name": sub, "type": 1, "options": options or []}]}
+def command(sub: str, who: str, options: list[dict[str, Any]] | None = None, channel: str = GENERAL) -> dict[str, Any]:
+    data = {"id": "1", "name": "so8t", "type": 1, "options": [{"name": sub, "type": 1, "options": options or []}]}
     return _interaction(2, who, data, channel)
 
 
@@ -124,13 +173,19 @@ class DiscordHarness:
 
     def texts(self, channel: str) -> list[str]:
         """Current contents of the bot's messages in a channel (after edits), oldest first."""
-        rows = [m for m in self.fake.messages.values()
-                if m["channel_id"] == channel and m["author"]["id"] == FakeDiscord.BOT_ID]
+        rows = [
+            m
+            for m in self.fake.messages.values()
+            if m["channel_id"] == channel and m["author"]["id"] == FakeDiscord.BOT_ID
+        ]
         return [m["content"] for m in sorted(rows, key=lambda m: int(m["id"]))]
 
     def bot_messages(self, channel: str) -> list[dict[str, Any]]:
-        rows = [m for m in self.fake.messages.values()
-                if m["channel_id"] == channel and m["author"]["id"] == FakeDiscord.BOT_ID]
+        rows = [
+            m
+            for m in self.fake.messages.values()
+            if m["channel_id"] == channel and m["author"]["id"] == FakeDiscord.BOT_ID
+        ]
         return sorted(rows, key=lambda m: int(m["id"]))
 
     def sent(self, channel: str) -> list[dict[str, Any]]:

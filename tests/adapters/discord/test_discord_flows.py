@@ -121,15 +121,20 @@ async def test_answer_button_opens_a_modal_whose_text_reaches_the_asker(tmp_path
         d = await h.say("Can I take parental leave next month?")
         await h.idle()
         card, esc = _card(h)
-        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:answer:{esc}", REVIEWER, card))
+        # a non-reviewer gets a private line, not the form
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:answer:{esc}", BOB, card))
         await h.fake.wait_for(lambda: h.fake.interaction_responses)
+        refused = h.fake.interaction_responses[-1]
+        assert refused["type"] == 4 and "reviewer" in refused["data"]["content"] and refused["data"]["flags"] == 64
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:answer:{esc}", REVIEWER, card))
+        await h.fake.wait_for(lambda: len(h.fake.interaction_responses) >= 2)
         modal = h.fake.interaction_responses[-1]
         assert modal["type"] == 9 and modal["data"]["custom_id"] == f"so8t-modal:answer:{esc}"
         h.discord.feed(
             "INTERACTION_CREATE",
             modal_submit(f"so8t-modal:answer:{esc}", REVIEWER, "Yes, file the form by Friday.", card),
         )
-        await h.fake.wait_for(lambda: len(h.fake.interaction_responses) >= 2)
+        await h.fake.wait_for(lambda: len(h.fake.interaction_responses) >= 3)
         await h.idle()
         texts = h.texts(d["id"])
         assert len(texts) == 2 and "Yes, file the form by Friday." in texts[1]

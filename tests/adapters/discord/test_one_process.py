@@ -29,8 +29,13 @@ from tests.fakes_platforms import FakeDiscord, FakeSlack
 def _config() -> dict[str, Any]:
     roles = {"admins": SLACK_CONFIG["roles"]["admins"] + DISCORD_CONFIG["roles"]["admins"]}
     channels = {**SLACK_CONFIG["escalation"]["channels"], **DISCORD_CONFIG["escalation"]["channels"]}
-    return {**SLACK_CONFIG, "roles": roles, "escalation": {"channels": channels},
-            "slack": {"update_interval": 0}, "discord": {"update_interval": 0}}
+    return {
+        **SLACK_CONFIG,
+        "roles": roles,
+        "escalation": {"channels": channels},
+        "slack": {"update_interval": 0},
+        "discord": {"update_interval": 0},
+    }
 
 
 async def test_one_model_answers_slack_and_discord_at_the_same_time(
@@ -46,8 +51,13 @@ async def test_one_model_answers_slack_and_discord_at_the_same_time(
     slack_fake, discord_fake = FakeSlack(), FakeDiscord()
     await slack_fake.start()
     await discord_fake.start()
-    env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": slack_fake.api_url,
-           "DISCORD_TOKEN": "test-token", "DISCORD_API_URL": discord_fake.api_url}
+    env = {
+        "SLACK_BOT_TOKEN": "xoxb-test",
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": slack_fake.api_url,
+        "DISCORD_TOKEN": "test-token",
+        "DISCORD_API_URL": discord_fake.api_url,
+    }
     cfg = parse_config(_config(), "test")
     app = build_app(cfg, db_path=str(tmp_path / "so8t.db"))
     platforms = create_platforms(cfg, app.bot, env)
@@ -66,10 +76,23 @@ async def test_one_model_answers_slack_and_discord_at_the_same_time(
     for p in platforms:
         await p.start()
     try:
-        event = {"type": "app_mention", "user": "UALICE", "text": "<@UBOT> hello from slack",
-                 "ts": "1700000000.000100", "channel": "CGEN"}
-        body = json.dumps({"type": "event_callback", "event_id": "Ev1", "team_id": "T1", "api_app_id": "A1",
-                           "event_time": int(time.time()), "event": event}).encode()
+        event = {
+            "type": "app_mention",
+            "user": "UALICE",
+            "text": "<@UBOT> hello from slack",
+            "ts": "1700000000.000100",
+            "channel": "CGEN",
+        }
+        body = json.dumps(
+            {
+                "type": "event_callback",
+                "event_id": "Ev1",
+                "team_id": "T1",
+                "api_app_id": "A1",
+                "event_time": int(time.time()),
+                "event": event,
+            }
+        ).encode()
         d = message_create("hello from discord")
 
         async def post_slack() -> int:
@@ -86,8 +109,11 @@ async def test_one_model_answers_slack_and_discord_at_the_same_time(
         await slack.drain()
         await discord.drain()
         assert [m.text for m in slack_fake.bot_messages("CGEN")] == ["Answer: hello from slack"]
-        answers = [m["content"] for m in discord_fake.messages.values()
-                   if m["channel_id"] == d["id"] and m["author"]["id"] == FakeDiscord.BOT_ID]
+        answers = [
+            m["content"]
+            for m in discord_fake.messages.values()
+            if m["channel_id"] == d["id"] and m["author"]["id"] == FakeDiscord.BOT_ID
+        ]
         assert answers == ["Answer: hello from discord"]
         assert len(built) == 1  # one model for both platforms
         assert built[0] is app.runtime and built[0].violations == []

@@ -25,8 +25,16 @@ def test_message_create_mention_becomes_a_message_in_its_own_thread() -> None:
     d = message_create("  where is   the <b>wiki</b>?\x07", mid="510000000000000001")
     got = translate.message_from_payload(d, BOT)
     assert got is not None and got.addressed and not got.direct
-    assert got.message == Message("discord", GENERAL, d["id"], ALICE, "where is the <b>wiki</b>?", d["id"],
-                                  d["id"], translate.snowflake_time(d["id"]))
+    assert got.message == Message(
+        "discord",
+        GENERAL,
+        d["id"],
+        ALICE,
+        "where is the <b>wiki</b>?",
+        d["id"],
+        d["id"],
+        translate.snowflake_time(d["id"]),
+    )
 
 
 def test_dm_thread_follow_up_bots_and_system_messages() -> None:
@@ -55,8 +63,18 @@ def test_button_and_modal_interactions_become_action_events() -> None:
     card = {"id": "530000000000000001", "channel_id": "540000000000000001"}
     click = button_click("so8t:approve:12", REVIEWER, card, roles=[HR_ROLE])
     ev = translate.action_from_interaction(click)
-    assert ev == ActionEvent("discord", REVIEWER, "approve", "12", f"i:{click['id']}", card["channel_id"],
-                             card["id"], card["id"], "", translate.snowflake_time(click["id"]))
+    assert ev == ActionEvent(
+        "discord",
+        REVIEWER,
+        "approve",
+        "12",
+        f"i:{click['id']}",
+        card["channel_id"],
+        card["id"],
+        card["id"],
+        "",
+        translate.snowflake_time(click["id"]),
+    )
     assert translate.member_roles(click) == (HR_ROLE,)
     sub = modal_submit("so8t-modal:answer:12", REVIEWER, " Yes, you can. ", card)
     ev = translate.action_from_interaction(sub)
@@ -66,14 +84,19 @@ def test_button_and_modal_interactions_become_action_events() -> None:
 
 
 def test_application_commands_become_command_text() -> None:
-    d = command("resolve", REVIEWER, [{"name": "case", "type": 4, "value": 3},
-                                      {"name": "action", "type": 3, "value": "answer"},
-                                      {"name": "text", "type": 3, "value": "Talk to HR"}])
+    d = command(
+        "resolve",
+        REVIEWER,
+        [
+            {"name": "case", "type": 4, "value": 3},
+            {"name": "action", "type": 3, "value": "answer"},
+            {"name": "text", "type": 3, "value": "Talk to HR"},
+        ],
+    )
     msg = translate.command_from_interaction(d)
     assert msg is not None and msg.text == "/so8t resolve 3 answer Talk to HR"
     assert translate.parse_slash_thread(msg.thread) == translate.SlashThread(REVIEWER, "resolve", d["id"])
-    report = translate.command_from_interaction(command("report", ALICE, [{"name": "since", "type": 3,
-                                                                            "value": "7d"}]))
+    report = translate.command_from_interaction(command("report", ALICE, [{"name": "since", "type": 3, "value": "7d"}]))
     assert report is not None and report.text == "/so8t report --since 7d"
     assert translate.command_from_interaction(command("help", ALICE)).text == "/so8t help"  # type: ignore[union-attr]
     bad = command("help", ALICE)
@@ -90,6 +113,10 @@ def test_history_becomes_turns_oldest_first() -> None:
     notice["author"] = {"id": BOT, "username": "so8t", "bot": True}
     cmd = message_create("/so8t status", mid="550000000000000004", mention_bot=False)
     later = message_create("later", mid="550000000000000009", mention_bot=False)
-    turns = translate.turns_from_history([later, cmd, notice, answer, user_msg], "550000000000000005", BOT,
-                                         {"550000000000000002": "answer", "550000000000000003": "notice"})
+    turns = translate.turns_from_history(
+        [later, cmd, notice, answer, user_msg],
+        "550000000000000005",
+        BOT,
+        {"550000000000000002": "answer", "550000000000000003": "notice"},
+    )
     assert [(t.role, t.text) for t in turns] == [("user", "first question"), ("assistant", "Answer: first")]

@@ -31,8 +31,9 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def signed_headers(body: bytes, secret: str = SECRET, ts: int | None = None, content_type: str = "application/json"
-                   ) -> dict[str, str]:
+def signed_headers(
+    body: bytes, secret: str = SECRET, ts: int | None = None, content_type: str = "application/json"
+) -> dict[str, str]:
     stamp = str(int(time.time()) if ts is None else ts)
     base = b"v0:" + stamp.encode() + b":" + body
     sig = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
@@ -59,12 +60,23 @@ class SlackHarness:
         async with self.http.post(self.url, data=body, headers=headers) as resp:
             return resp.status, await resp.text()
 
-    async def event(self, event: dict[str, Any], retry: int | None = None, event_id: str | None = None,
-                    secret: str = SECRET, ts: int | None = None) -> tuple[int, str]:
+    async def event(
+        self,
+        event: dict[str, Any],
+        retry: int | None = None,
+        event_id: str | None = None,
+        secret: str = SECRET,
+        ts: int | None = None,
+    ) -> tuple[int, str]:
         self._n += 1
         envelope = {
-            "token": "legacy", "team_id": "T1", "api_app_id": "A1", "type": "event_callback",
-            "event_id": event_id or f"Ev{self._n}", "event_time": int(time.time()), "event": event,
+            "token": "legacy",
+            "team_id": "T1",
+            "api_app_id": "A1",
+            "type": "event_callback",
+            "event_id": event_id or f"Ev{self._n}",
+            "event_time": int(time.time()),
+            "event": event,
             "authorizations": [{"team_id": "T1", "user_id": FakeSlack.BOT_USER, "is_bot": True}],
         }
         body = json.dumps(envelope).encode()
@@ -74,10 +86,17 @@ class SlackHarness:
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         return await self.send(body, headers)
 
-    async def mention(self, text: str, ts: str, user: str = "UALICE", channel: str = "CGEN",
-                      thread_ts: str | None = None, **kw: Any) -> tuple[int, str]:
-        ev: dict[str, Any] = {"type": "app_mention", "user": user, "text": f"<@{FakeSlack.BOT_USER}> {text}",
-                              "ts": ts, "channel": channel, "event_ts": ts}
+    async def mention(
+        self, text: str, ts: str, user: str = "UALICE", channel: str = "CGEN", thread_ts: str | None = None, **kw: Any
+    ) -> tuple[int, str]:
+        ev: dict[str, Any] = {
+            "type": "app_mention",
+            "user": user,
+            "text": f"<@{FakeSlack.BOT_USER}> {text}",
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+        }
         if thread_ts:
             ev["thread_ts"] = thread_ts
         self.fake.add_user_message(channel, ts, ev["text"], user, thread_ts or "")
@@ -91,11 +110,19 @@ class SlackHarness:
         return await self.form({"payload": json.dumps(payload)})
 
     async def slash(self, text: str, user: str, trigger: str, channel: str = "CGEN") -> tuple[int, str]:
-        return await self.form({
-            "command": "/so8t", "text": text, "user_id": user, "channel_id": channel, "team_id": "T1",
-            "trigger_id": trigger, "response_url": self.fake.response_url(trigger), "api_app_id": "A1",
-            "token": "legacy",
-        })
+        return await self.form(
+            {
+                "command": "/so8t",
+                "text": text,
+                "user_id": user,
+                "channel_id": channel,
+                "team_id": "T1",
+                "trigger_id": trigger,
+                "response_url": self.fake.response_url(trigger),
+                "api_app_id": "A1",
+                "token": "legacy",
+            }
+        )
 
     async def idle(self) -> None:
         await self.app.bot.wait_idle()
@@ -103,8 +130,9 @@ class SlackHarness:
 
 
 @asynccontextmanager
-async def slack_harness(tmp_path: Path, config: dict[str, Any] | None = None,
-                        fake: FakeSlack | None = None) -> AsyncIterator[SlackHarness]:
+async def slack_harness(
+    tmp_path: Path, config: dict[str, Any] | None = None, fake: FakeSlack | None = None
+) -> AsyncIterator[SlackHarness]:
     fake = fake or FakeSlack()
     await fake.start()
     cfg = parse_config(config or CONFIG, "test")

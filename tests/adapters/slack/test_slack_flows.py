@@ -34,8 +34,14 @@ async def test_retries_and_the_twin_message_event_answer_once(tmp_path: Path) ->
         # Slack retries the same delivery (X-Slack-Retry-Num), and sends the `message` twin of the mention
         assert (await h.mention("hello there", ts=ts, event_id="EvA", retry=1))[0] == 200
         assert (await h.mention("hello there", ts=ts, event_id="EvA", retry=2))[0] == 200
-        twin = {"type": "message", "channel_type": "channel", "user": "UALICE", "channel": "CGEN", "ts": ts,
-                "text": f"<@{FakeSlack.BOT_USER}> hello there"}
+        twin = {
+            "type": "message",
+            "channel_type": "channel",
+            "user": "UALICE",
+            "channel": "CGEN",
+            "ts": ts,
+            "text": f"<@{FakeSlack.BOT_USER}> hello there",
+        }
         assert (await h.event(twin, event_id="EvB"))[0] == 200
         await h.idle()
         assert _final_texts(h, "CGEN", ts) == ["Answer: hello there"]
@@ -44,8 +50,13 @@ async def test_retries_and_the_twin_message_event_answer_once(tmp_path: Path) ->
 
 async def test_forged_or_stale_signature_is_401_and_nothing_is_stored(tmp_path: Path) -> None:
     async with slack_harness(tmp_path) as h:
-        ev = {"type": "app_mention", "user": "UALICE", "text": "<@UBOT> hi", "ts": "1700000000.000300",
-              "channel": "CGEN"}
+        ev = {
+            "type": "app_mention",
+            "user": "UALICE",
+            "text": "<@UBOT> hi",
+            "ts": "1700000000.000300",
+            "channel": "CGEN",
+        }
         status, _ = await h.event(ev, secret="not-the-secret")
         assert status == 401
         status, _ = await h.event(ev, ts=int(time.time()) - 600)  # signed right, but 10 minutes old
@@ -59,11 +70,24 @@ async def test_forged_or_stale_signature_is_401_and_nothing_is_stored(tmp_path: 
 
 async def test_dm_is_answered_and_other_peoples_threads_are_not(tmp_path: Path) -> None:
     async with slack_harness(tmp_path) as h:
-        dm = {"type": "message", "channel_type": "im", "user": "UALICE", "channel": "DALICE",
-              "ts": "1700000000.000400", "text": "what is the wifi password policy?"}
+        dm = {
+            "type": "message",
+            "channel_type": "im",
+            "user": "UALICE",
+            "channel": "DALICE",
+            "ts": "1700000000.000400",
+            "text": "what is the wifi password policy?",
+        }
         await h.event(dm)
-        stranger = {"type": "message", "channel_type": "channel", "user": "UBOB", "channel": "CGEN",
-                    "ts": "1700000000.000501", "thread_ts": "1700000000.000500", "text": "lunch?"}
+        stranger = {
+            "type": "message",
+            "channel_type": "channel",
+            "user": "UBOB",
+            "channel": "CGEN",
+            "ts": "1700000000.000501",
+            "thread_ts": "1700000000.000500",
+            "text": "lunch?",
+        }
         await h.event(stranger)
         edited = {**dm, "subtype": "message_changed", "ts": "1700000000.000402"}
         await h.event(edited)
@@ -79,34 +103,62 @@ async def test_follow_up_in_the_bots_thread_needs_no_mention_and_gets_context(tm
         root = "1700000000.000600"
         await h.mention("How do I book a room?", ts=root)
         await h.idle()
-        follow = {"type": "message", "channel_type": "channel", "user": "UALICE", "channel": "CGEN",
-                  "ts": "1700000000.000700", "thread_ts": root, "text": "And for ten people?"}
+        follow = {
+            "type": "message",
+            "channel_type": "channel",
+            "user": "UALICE",
+            "channel": "CGEN",
+            "ts": "1700000000.000700",
+            "thread_ts": root,
+            "text": "And for ten people?",
+        }
         h.fake.add_user_message("CGEN", follow["ts"], follow["text"], "UALICE", root)
         await h.event(follow)
         await h.idle()
         assert _final_texts(h, "CGEN", root) == ["Answer: How do I book a room?", "Answer: And for ten people?"]
         ctx = h.runtime.contexts[-1]
         assert [(t.role, t.text) for t in ctx] == [
-            ("user", "How do I book a room?"), ("assistant", "Answer: How do I book a room?")]
+            ("user", "How do I book a room?"),
+            ("assistant", "Answer: How do I book a room?"),
+        ]
         assert h.fake.called("conversations.replies")[-1]["ts"] == root
 
 
 def _card_click(h: SlackHarness, action: str, user: str, card_ts: str, value: str) -> dict[str, Any]:
     return {
-        "type": "block_actions", "user": {"id": user, "username": user.lower()}, "api_app_id": "A1",
-        "team": {"id": "T1"}, "trigger_id": f"trig-{action}-{user}", "channel": {"id": "CHR"},
+        "type": "block_actions",
+        "user": {"id": user, "username": user.lower()},
+        "api_app_id": "A1",
+        "team": {"id": "T1"},
+        "trigger_id": f"trig-{action}-{user}",
+        "channel": {"id": "CHR"},
         "container": {"type": "message", "message_ts": card_ts, "channel_id": "CHR"},
         "message": {"type": "message", "ts": card_ts, "text": "card"},
-        "actions": [{"action_id": f"so8t_{action}", "block_id": "so8t_buttons", "value": value,
-                     "type": "button", "action_ts": f"1800000100.{len(h.fake.calls):06d}"}],
+        "actions": [
+            {
+                "action_id": f"so8t_{action}",
+                "block_id": "so8t_buttons",
+                "value": value,
+                "type": "button",
+                "action_ts": f"1800000100.{len(h.fake.calls):06d}",
+            }
+        ],
     }
 
 
 def _submission(view: dict[str, Any], user: str, text: str, view_id: str = "V1") -> dict[str, Any]:
     return {
-        "type": "view_submission", "user": {"id": user}, "team": {"id": "T1"}, "api_app_id": "A1",
-        "view": {**view, "id": view_id, "hash": "h1", "team_id": "T1",
-                 "state": {"values": {"so8t_text": {"text": {"type": "plain_text_input", "value": text}}}}},
+        "type": "view_submission",
+        "user": {"id": user},
+        "team": {"id": "T1"},
+        "api_app_id": "A1",
+        "view": {
+            **view,
+            "id": view_id,
+            "hash": "h1",
+            "team_id": "T1",
+            "state": {"values": {"so8t_text": {"text": {"type": "plain_text_input", "value": text}}}},
+        },
     }
 
 
@@ -131,6 +183,13 @@ async def test_escalation_card_buttons_and_modal_resolve_into_the_asker_thread(t
         eph = h.fake.called("chat.postEphemeral")
         assert eph and eph[-1]["user"] == "UBOB" and "reviewer" in eph[-1]["text"]
         assert len(_final_texts(h, "CGEN", ask)) == 1
+        # a non-reviewer clicking Answer gets no dialog, only a private line
+        status, _ = await h.interact(_card_click(h, "answer", "UBOB", card.ts, value))
+        assert status == 200
+        await h.idle()
+        assert h.fake.called("views.open") == []
+        eph = h.fake.called("chat.postEphemeral")
+        assert eph[-1]["user"] == "UBOB" and "reviewer" in eph[-1]["text"]
         # the reviewer clicks Answer: a modal opens; submitting it resolves the case
         status, _ = await h.interact(_card_click(h, "answer", "UREV", card.ts, value))
         assert status == 200

@@ -8,8 +8,13 @@ from bot.events import Button
 
 
 def test_mention_and_dm_events() -> None:
-    ev = {"type": "app_mention", "user": "U1", "channel": "C1", "ts": "1.000100",
-          "text": "<@UBOT> tell me &lt;b&gt; &amp; more"}
+    ev = {
+        "type": "app_mention",
+        "user": "U1",
+        "channel": "C1",
+        "ts": "1.000100",
+        "text": "<@UBOT> tell me &lt;b&gt; &amp; more",
+    }
     got = translate.message_from_event(ev, "UBOT")
     assert got is not None and got.addressed and not got.in_thread
     assert got.message.text == "tell me <b> & more" and got.message.thread == "1.000100"
@@ -17,34 +22,43 @@ def test_mention_and_dm_events() -> None:
     reply = {"type": "message", "user": "U1", "channel": "C1", "ts": "2.0", "thread_ts": "1.000100", "text": "and?"}
     got = translate.message_from_event(reply, "UBOT")
     assert got is not None and not got.addressed and got.in_thread and got.message.thread == "1.000100"
-    for ignored in ({**reply, "subtype": "message_changed"}, {**reply, "bot_id": "B1"}, {**reply, "user": "UBOT"},
-                    {**reply, "type": "reaction_added"}):
+    for ignored in (
+        {**reply, "subtype": "message_changed"},
+        {**reply, "bot_id": "B1"},
+        {**reply, "user": "UBOT"},
+        {**reply, "type": "reaction_added"},
+    ):
         assert translate.message_from_event(ignored, "UBOT") is None
 
 
 def test_slash_command_and_its_ephemeral_thread() -> None:
-    msg = translate.command_from_slash({"command": "/so8t", "text": "report --since 7d", "user_id": "U9",
-                                        "channel_id": "C1", "trigger_id": "123.456"})
+    msg = translate.command_from_slash(
+        {"command": "/so8t", "text": "report --since 7d", "user_id": "U9", "channel_id": "C1", "trigger_id": "123.456"}
+    )
     assert msg.text == "/so8t report --since 7d" and msg.event_id == "slash:123.456"
     assert translate.parse_slash_thread(msg.thread) == translate.SlashThread("U9", "report", "123.456")
-    assert translate.command_from_slash({"text": "", "user_id": "U", "channel_id": "C", "trigger_id": "t"}).text \
-        == "/so8t"
+    assert (
+        translate.command_from_slash({"text": "", "user_id": "U", "channel_id": "C", "trigger_id": "t"}).text == "/so8t"
+    )
 
 
 def test_card_blocks_escape_user_text_and_carry_buttons() -> None:
-    blocks = translate.blocks("<!channel> ping <@U1>", (Button("approve", "Approve", "7", "primary"),
-                                                       Button("answer", "Answer", "7")))
+    blocks = translate.blocks(
+        "<!channel> ping <@U1>", (Button("approve", "Approve", "7", "primary"), Button("answer", "Answer", "7"))
+    )
     assert blocks[0]["text"]["text"] == "&lt;!channel&gt; ping &lt;@U1&gt;"
     assert [e["action_id"] for e in blocks[1]["elements"]] == ["so8t_approve", "so8t_answer"]
     assert blocks[1]["elements"][0]["style"] == "primary" and "style" not in blocks[1]["elements"][1]
 
 
 def test_turns_from_replies_keep_answers_and_people() -> None:
-    msgs = [{"ts": "1.0", "user": "U1", "text": "<@UBOT> q1"},
-            {"ts": "1.1", "bot_id": "BBOT", "text": "a1"},
-            {"ts": "1.2", "bot_id": "BBOT", "text": "a person will follow up"},
-            {"ts": "1.3", "user": "U1", "text": "/so8t help"},
-            {"ts": "1.4", "user": "U1", "text": "q2"}]
+    msgs = [
+        {"ts": "1.0", "user": "U1", "text": "<@UBOT> q1"},
+        {"ts": "1.1", "bot_id": "BBOT", "text": "a1"},
+        {"ts": "1.2", "bot_id": "BBOT", "text": "a person will follow up"},
+        {"ts": "1.3", "user": "U1", "text": "/so8t help"},
+        {"ts": "1.4", "user": "U1", "text": "q2"},
+    ]
     turns = translate.turns_from_replies(msgs, "1.4", "UBOT", "BBOT", {"1.1": "answer", "1.2": "notice"})
     assert [(t.role, t.text) for t in turns] == [("user", "q1"), ("assistant", "a1")]
 
