@@ -339,9 +339,14 @@ class LlamaRuntime:
                 "forms": len(sigs),
             }
             decision = gate(sigs, lang, self.policy, model_id=self.model_id, head_id=self.head_id, timings=timings)
-            if self.settings.rationale == "generate" and decision.decision != "ALLOW" and decision.reason in (
-                "model",
-                "threshold",
+            if (
+                self.settings.rationale == "generate"
+                and decision.decision != "ALLOW"
+                and decision.reason
+                in (
+                    "model",
+                    "threshold",
+                )
             ):
                 generated = self.generate_rationale(decision, context, request)
                 if generated:

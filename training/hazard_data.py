@@ -2,7 +2,10 @@
 shares its alarming words, plus the first dataset's core requests mapped into the taxonomy.
 
 Files: training/data/hazard/harmful/<hazard>.<lang>.txt and benign/<hazard>.<lang>.txt, one request per
-line, line i of one the twin of line i of the other. A harmful line and its twin share a group, and the
+line, line i of one the twin of line i of the other; everyday/<lang>.txt, ordinary requests of every kind
+and form (office software, code, writing, daily life, harmless idioms such as "kill the process"), each
+its own group, so that the plain requests a team sends all day are not judged by the twins' alarming
+words alone. A harmful line and its twin share a group, and the
 split is by group (training.dataset.split_of), so neither a test request nor its twin is ever trained on.
 Public benchmarks (HarmBench and its Japanese rendering) are evaluation sets only: nothing here comes
 from them (DATASET.md). The build is deterministic for the same files.
@@ -78,6 +81,14 @@ def build_hazard(hazard_dir: Path = HAZARD_DIR, workplace: Path = DATASET_FILE, 
                     add(_row(texts[i], lang, h, group, "core", split))
                     if split == "train" and rng.random() < VARIANT_SHARE:
                         add(_row(next(variants(texts[i], lang, rng)).strip(), lang, h, group, "variant", split))
+    for lang in ("en", "ja"):
+        for text in _lines(hazard_dir / "everyday" / f"{lang}.txt"):
+            group = hashlib.sha256(f"everyday|{lang}|{text}".encode()).hexdigest()[:12]
+            split = split_of(group)
+            add(_row(text, lang, NO_HAZARD, group, "everyday", split))
+            rng = random.Random(f"{seed}|{group}")
+            if split == "train" and rng.random() < VARIANT_SHARE:
+                add(_row(next(variants(text, lang, rng)).strip(), lang, NO_HAZARD, group, "variant", split))
     if workplace.is_file():  # the first dataset's hand-written cores, mapped into the taxonomy
         for r in read_jsonl(workplace):
             if r.get("source") != "core":
@@ -143,7 +154,7 @@ def counts_table(rows: list[dict[str, Any]]) -> str:
         )
     src = Counter(r["source"] for r in rows)
     lines.append(
-        f"\nTotal {len(rows)} rows: {src['core']} hand-written hazard/twin lines, {src['variant']} variants, "
-        f"{src['workplace']} workplace cores."
+        f"\nTotal {len(rows)} rows: {src['core']} hand-written hazard/twin lines, {src['everyday']} everyday "
+        f"requests, {src['variant']} variants, {src['workplace']} workplace cores."
     )
     return "\n".join(lines)

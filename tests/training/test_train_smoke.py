@@ -77,6 +77,7 @@ def test_llama_cpp_serves_the_adapter(smoke: tuple[Path, Path, subprocess.Comple
     d = rt.decide((), "how do I undo git add on a single file")
     assert d.reason in ("model", "threshold") and d.decision in ("ALLOW", "REFUSE", "ESCALATE")
     assert "".join(rt.answer((), "how do I undo git add on a single file", max_tokens=4))
+
     # and through the CLI, as an operator runs it: SO8T_ADAPTER alone serves the base of its manifest
     def ask(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
