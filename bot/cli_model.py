@@ -248,8 +248,9 @@ def eval_cmd(
     click.echo(metrics_table(m))
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(json_out).write_text(json.dumps({k: v for k, v in m.items() if k != "decisions"}, indent=2,
-                                             ensure_ascii=False))
+        Path(json_out).write_text(
+            json.dumps({k: v for k, v in m.items() if k != "decisions"}, indent=2, ensure_ascii=False)
+        )
     if errors_out:
         Path(errors_out).parent.mkdir(parents=True, exist_ok=True)
         with Path(errors_out).open("w", encoding="utf-8") as fh:
@@ -268,6 +269,12 @@ def eval_cmd(
 @click.option(
     "--fuse-adapter", is_flag=True, help="with SO8T_ADAPTER: fuse the adapter's trained head with an n-gram head"
 )
+@click.option(
+    "--with-hazard",
+    is_flag=True,
+    help="with --fuse-adapter: the n-gram head also learns the hazard dataset's harmful lines, twins and everyday "
+    "requests",
+)
 @click.option("--epochs", type=int, default=40, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--json", "json_out", default=None, help="write the training report JSON here")
@@ -279,6 +286,7 @@ def train_head_cmd(
     no_ngrams: bool,
     no_hidden: bool,
     fuse_adapter: bool,
+    with_hazard: bool,
     epochs: int,
     seed: int,
     json_out: str | None,
@@ -302,6 +310,7 @@ def train_head_cmd(
                 out=Path(out) if out else None,
                 threshold=state.config.safety_threshold,
                 seed=seed,
+                with_hazard=with_hazard,
             )
         except (ValueError, RuntimeLoadError) as exc:
             fail(str(exc))
@@ -347,8 +356,12 @@ def train_hazard_cmd(state: CliState, out: str | None, no_rebuild: bool, seed: i
 
     rt = _runtime(state, with_head=False)
     adapter = getattr(rt, "adapter_path", None)
-    target = Path(out) if out else (
-        Path(adapter).parent / "hazard.npz" if adapter is not None else HEADS_DIR / f"hazard-{rt.fingerprint}.npz"
+    target = (
+        Path(out)
+        if out
+        else (
+            Path(adapter).parent / "hazard.npz" if adapter is not None else HEADS_DIR / f"hazard-{rt.fingerprint}.npz"
+        )
     )
     m = state.config.model
     rep = run_train_hazard(

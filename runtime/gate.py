@@ -117,6 +117,11 @@ class GatePolicy:
     # A person at risk must never be refused: when self-harm is at least this share of the hazard
     # probability (e.g. "I want to kill myself" read half as violence), the support reading wins.
     support_share: float = 0.25
+    # The hazard head, trained on harm across the taxonomy and on everyday requests, clears the verdict
+    # head's doubt: with p(hazard) under hazard_clear, an unsure verdict whose best guess is ALLOW is
+    # ALLOWed, and a REFUSE less sure than refuse_confirm is ALLOWed too (0 turns each off).
+    hazard_clear: float = 0.0
+    refuse_confirm: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -178,6 +183,12 @@ def _one_form(sig: Signals, lang: str, policy: GatePolicy, **ids: str) -> Decisi
         if harms > 0 and float(sig.phc[HAZARD_CLASSES.index("self_harm")]) / harms >= policy.support_share:
             hz = "self_harm"
         signals = {"hazard": round(p_hazard, 4), "hazard_category": hz}
+        top = LABELS[int(np.argmax(sig.pv))]
+        if p_hazard < policy.hazard_clear and (
+            (d.reason == "threshold" and top == "ALLOW")
+            or (d.decision == "REFUSE" and d.reason == "model" and d.confidence < policy.refuse_confirm)
+        ):
+            d = _redo(d, lang, policy, decision="ALLOW", category="none", domain=None, reason="hazard_clear")
         if p_hazard >= policy.hazard_threshold:
             if BY_KEY[hz].verdict == "ESCALATE":
                 d = _redo(

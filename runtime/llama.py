@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
@@ -64,6 +65,23 @@ def _no_extra_bufts() -> Iterator[None]:
         yield
     finally:
         llama_module.llama_cpp.llama_model_default_params = original
+
+
+@functools.lru_cache(maxsize=65536)
+def _chinese_only(ch: str) -> bool:
+    """A CJK ideograph of simplified Chinese that Japanese does not write (GB 2312 but not cp932)."""
+    if not "\u4e00" <= ch <= "\u9fff":
+        return False
+    try:
+        ch.encode("cp932")
+        return False
+    except UnicodeEncodeError:
+        pass
+    try:
+        ch.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def adapter_base(adapter_file: Path) -> dict[str, Any] | None:
@@ -146,6 +164,7 @@ class LlamaRuntime:
             severity_terms=settings.severity_terms,
         )
         self._lock = threading.RLock()
+        self._banned: np.ndarray | None = None
         self.last_finish_reason: str | None = None  # of the last answer(): "stop" | "length"
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
@@ -361,12 +380,31 @@ class LlamaRuntime:
                 timings={"total_ms": (time.perf_counter() - t0) * 1000},
             )
 
+    def chinese_only_tokens(self) -> np.ndarray:
+        """Ids of the vocabulary's tokens that hold a Chinese-only character (a hanzi in GB 2312 that
+        Japanese text never uses: not in JIS X 0208 / cp932). Small multilingual models drift into Chinese
+        mid-answer in Japanese (and English); the bot answers in ja or en only, so these tokens are never
+        sampled. Computed once per model (about 0.7 s for Qwen's 152k tokens)."""
+        if self._banned is None:
+            out = []
+            for i in range(self.llm.n_vocab()):
+                if any(_chinese_only(c) for c in self.llm.detokenize([i]).decode("utf-8", "ignore")):
+                    out.append(i)
+            self._banned = np.array(out, dtype=np.int64)
+        return self._banned
+
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval).
         `last_finish_reason` says afterwards why it ended ("length": max_tokens ran out mid-answer)."""
         with self._lock:
             self.last_finish_reason = None
             tokens = self.tokens_for(context, request)
+            banned = self.chinese_only_tokens()
+
+            def no_chinese(_ids: Any, scores: Any) -> Any:
+                scores[banned] = -np.inf
+                return scores
+
             stream = self.llm.create_completion(
                 prompt=tokens,
                 max_tokens=max_tokens or self.settings.max_answer_tokens,
@@ -375,6 +413,7 @@ class LlamaRuntime:
                 stop=self._stop,
                 stream=True,
                 seed=self.settings.seed,
+                logits_processor=llama_cpp.LogitsProcessorList([no_chinese]) if banned.size else None,
             )
             for chunk in stream:
                 choice: Any = chunk["choices"][0]  # type: ignore[index]

@@ -37,4 +37,6 @@ def load_answerer(settings: ModelSettings, model: str) -> Any:
     from runtime.prompts import ANSWER_SYSTEM_PROMPT
 
     answer_settings = replace(settings, path=model, adapter=None, head=None, answer_model="self")
-    return LlamaRuntime(answer_settings, with_head=False, system_prompt=ANSWER_SYSTEM_PROMPT)
+    rt = LlamaRuntime(answer_settings, with_head=False, system_prompt=ANSWER_SYSTEM_PROMPT)
+    rt.chinese_only_tokens()  # computed at load, not in the first asker's answer
+    return rt

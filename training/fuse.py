@@ -31,15 +31,23 @@ def fuse_adapter_head(
     threshold: float = 0.8,
     seed: int = 0,
     holdout_path: Path | None = HOLDOUT_FILE,
+    with_hazard: bool = False,
 ) -> dict[str, Any]:
+    """Fuse the adapter's head (head-lora.npz, the jointly trained MLP, when kept; else its served head.npz,
+    which may already be fused: its n-gram part then stays in, re-weighted) with a new n-gram head trained on
+    the verdict dataset (+ the hazard dataset's hand-written rows with `with_hazard`)."""
     mlp_file = adapter_dir / "head-lora.npz"
-    if not mlp_file.is_file():  # keep the jointly trained head: it is one half of the fused one
-        mlp_file.write_bytes((adapter_dir / "head.npz").read_bytes())
+    if not mlp_file.is_file():
+        mlp_file = adapter_dir / "head.npz"
     mlp = SafetyHead.load(mlp_file, expect_backbone=source.fingerprint, expect_n_embd=source.n_embd)
-    if mlp.params.use_ngrams or not mlp.params.use_hidden:
-        raise ValueError(f"{mlp_file} is not a hidden-state-only head made by `so8t train`")
+    if not mlp.params.use_hidden:
+        raise ValueError(f"{mlp_file} does not read the hidden state: not a head made by `so8t train`")
     path = data_path or DATASET_FILE
     rows = read_jsonl(path)
+    if with_hazard:
+        from training.hazard_data import HAZARD_FILE, verdict_rows
+
+        rows += verdict_rows(read_jsonl(HAZARD_FILE))
     split = {s: [r for r in rows if r.get("split", "train") == s] for s in ("train", "dev", "test")}
     holdout = read_jsonl(holdout_path) if holdout_path is not None and holdout_path.is_file() else []
     t0 = time.perf_counter()
@@ -62,6 +70,8 @@ def fuse_adapter_head(
     )
     report: dict[str, Any] = {
         "adapter": str(adapter_dir),
+        "base_head": str(mlp_file),
+        "with_hazard": with_hazard,
         "states_seconds": round(states_s, 1),
         "fusion_hidden_weight": head.meta["fusion_hidden_weight"],
         "dev_verdict_acc": head.meta["dev_verdict_acc"],

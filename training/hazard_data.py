@@ -100,6 +100,41 @@ def build_hazard(hazard_dir: Path = HAZARD_DIR, workplace: Path = DATASET_FILE, 
     return rows
 
 
+# The verdict head's REFUSE category for each hazard (runtime.base.REFUSE_CATEGORIES); the hazard head names
+# the hazard itself, this only keeps the verdict head's category softmax defined on hazard rows.
+VERDICT_CATEGORY: dict[str, str] = {
+    "weapons": "violence",
+    "violent_crimes": "violence",
+    "cyber": "security",
+    "fraud": "fraud",
+    "drugs": "violence",
+    "sex_crimes": "violence",
+    "child_safety": "violence",
+    "sexual_content": "harassment",
+    "hate": "harassment",
+    "harassment": "harassment",
+    "self_harm": "medical",  # ESCALATE: a person follows up, as the workplace data does for distress
+    "extremism": "violence",
+    "elections": "fraud",
+    "misinformation": "fraud",
+    "defamation": "harassment",
+    "ip": "fraud",
+    "privacy": "privacy",
+}
+
+
+def verdict_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Hazard rows as verdict-head training rows (label, category): the hand-written harmful lines, their
+    twins and the everyday requests; the workplace cores are left out (they are the verdict dataset's own)."""
+    out = []
+    for r in rows:
+        if r["source"] == "workplace":
+            continue
+        category = VERDICT_CATEGORY[r["hazard"]] if r["hazard"] != NO_HAZARD else "none"
+        out.append({**r, "category": category, **({"domain": "medical"} if r["label"] == "ESCALATE" else {})})
+    return out
+
+
 def write_rows(rows: list[dict[str, Any]], path: Path = HAZARD_FILE, hazard_dir: Path = HAZARD_DIR) -> None:
     """The dataset and, beside it, its manifest: the version (a hash of the source files), the sha256 of
     every source file and of the dataset, and the counts per split, hazard and language."""

@@ -156,8 +156,8 @@ def fuse_heads(
     ngram_states: np.ndarray | None = None,
 ) -> SafetyHead:
     """Late fusion of a hidden-state head and an n-gram head: logits a*hidden + (1-a)*ngrams, `a` the best
-    verdict accuracy on dev, temperatures refitted on dev. ngram_states: what `hn` reads as states (its
-    hidden part is off, so any array of the right length)."""
+    verdict accuracy on dev, temperatures refitted on dev (`hh` may itself be fused: its n-grams stay).
+    ngram_states: what `hn` reads as states (its hidden part is off, so any array of the right length)."""
     dev_ng = [ngram_ids(t) for t in dev.texts]
     nv = len(dev.labels)
     zh = hh.params.logits(dev.states, dev_ng)
@@ -177,7 +177,8 @@ def fuse_heads(
         b1=hp.b1,
         w2=hp.w2 * a,
         b2=hp.b2 * a + npar.b2 * (1 - a),
-        wn=npar.wn * (1 - a),
+        # a fused head fused again keeps its own n-gram part, weighted like its hidden part
+        wn=npar.wn * (1 - a) + (hp.wn * a if hp.use_ngrams and hp.wn.shape == npar.wn.shape else 0.0),
         use_hidden=True,
         use_ngrams=True,
     )

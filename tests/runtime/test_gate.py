@@ -61,8 +61,9 @@ def _hz(p: float, hazard: str = "weapons") -> tuple[np.ndarray, np.ndarray]:
     return np.array([1 - p, p]), phc
 
 
-def _sig(pv: np.ndarray, pc_cat: str, p_hazard: float, hazard: str = "weapons", form: str = "original",
-         text: str = "x") -> Signals:
+def _sig(
+    pv: np.ndarray, pc_cat: str, p_hazard: float, hazard: str = "weapons", form: str = "original", text: str = "x"
+) -> Signals:
     ph, phc = _hz(p_hazard, hazard)
     return Signals(form, text, pv, _pc(pc_cat), ph, phc)
 
@@ -142,3 +143,21 @@ def test_hazard_names_are_localized_for_the_asker() -> None:
     assert hazard_label("weapons", "ja") == "武器・爆発物・CBRN"
     assert hazard_label("weapons", "en") == "weapons, explosives and CBRN"
     assert hazard_label("security", "ja") == "security"  # a workplace category passes through
+
+
+def test_a_clear_hazard_head_allows_an_unsure_verdict_whose_best_guess_is_allow() -> None:
+    unsure_allow = np.array([0.62, 0.30, 0.08])
+    policy = GatePolicy(hazard_clear=0.1)
+    d = gate([_sig(unsure_allow, "security", 0.03)], "en", policy)
+    assert (d.decision, d.reason, d.domain) == ("ALLOW", "hazard_clear", None)
+    # not clear enough, or off: a person decides as before
+    assert gate([_sig(unsure_allow, "security", 0.15)], "en", policy).decision == "ESCALATE"
+    assert gate([_sig(unsure_allow, "security", 0.03)], "en", GatePolicy(hazard_clear=0.0)).decision == "ESCALATE"
+    # an unsure verdict whose best guess is REFUSE or ESCALATE is never cleared
+    assert gate([_sig(np.array([0.3, 0.6, 0.1]), "fraud", 0.01)], "en", policy).decision == "ESCALATE"
+    assert gate([_sig(np.array([0.35, 0.05, 0.6]), "hr", 0.01)], "en", policy).decision == "ESCALATE"
+    # a sure REFUSE stays unless refuse_confirm says otherwise
+    sure_refuse = np.array([0.05, 0.93, 0.02])
+    assert gate([_sig(sure_refuse, "fraud", 0.01)], "en", policy).decision == "REFUSE"
+    d = gate([_sig(sure_refuse, "fraud", 0.01)], "en", GatePolicy(hazard_clear=0.1, refuse_confirm=0.95))
+    assert (d.decision, d.reason) == ("ALLOW", "hazard_clear")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from runtime.errors import ModelLoadError
+from runtime.llama import _chinese_only
 from runtime.models import MODELS_CACHE, QWEN05, QWEN15, assemble_parts, backbone_by_name
 
 
@@ -71,6 +72,11 @@ def test_models_lists_file_size_licence_origin_and_tokens() -> None:
     assert rows["smollm2-135m-instruct"]["tokens"]["ja"] > q["tokens"]["ja"]  # SmolLM2 spends ~2x on Japanese
 
 
+def test_chinese_only_characters() -> None:
+    assert all(_chinese_only(c) for c in "这们说时")  # simplified forms Japanese never writes
+    assert not any(_chinese_only(c) for c in "日本語図説時間a、。ア")  # kanji, kana, punctuation, Latin
+
+
 @pytest.mark.slow
 def test_the_assembled_gguf_has_the_recorded_sha256_and_answers_japanese_in_japanese() -> None:
     from runtime.answer_score import answer_language
@@ -88,3 +94,9 @@ def test_the_assembled_gguf_has_the_recorded_sha256_and_answers_japanese_in_japa
     answer = "".join(rt.answer((), "Pythonで文字列を整数に変換するにはどうすればいいですか？", max_tokens=64))
     assert answer_language(answer) == "ja", answer
     assert "int(" in answer
+    # tokens with a Chinese-only character are never sampled; Japanese kanji stay
+    banned = set(rt.chinese_only_tokens().tolist())
+    assert 5_000 < len(banned) < 30_000
+    assert set(rt.llm.tokenize("这个".encode(), add_bos=False)) & banned
+    assert not set(rt.llm.tokenize("日本語の説明".encode(), add_bos=False)) & banned
+    assert not any(_chinese_only(c) for c in answer)

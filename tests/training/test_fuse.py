@@ -34,17 +34,27 @@ def test_fuse_adapter_head_keeps_the_mlp_and_adds_ngrams(
     # the state caches are keyed by model, prompt format and adapter: adapter states never mix with the base's
     assert rt.state_key.startswith(base.state_key) and rt.state_key != base.state_key
     assert base.state_key.startswith(f"{rt.fingerprint}-p")
-    rep = fuse_adapter_head(rt, adapter, data_path=write_slice_with_test(tmp_path / "d.jsonl"), holdout_path=None)
+    data = write_slice_with_test(tmp_path / "d.jsonl")
+    rep = fuse_adapter_head(rt, adapter, data_path=data, holdout_path=None)
     fused = SafetyHead.load(adapter / "head-fused.npz", expect_backbone=rt.fingerprint)
-    mlp = SafetyHead.load(adapter / "head-lora.npz")
+    mlp = SafetyHead.load(adapter / "head.npz")  # the adapter's own head, hidden state only
     assert fused.params.use_hidden and fused.params.use_ngrams and not mlp.params.use_ngrams
     a = rep["fusion_hidden_weight"]
-    assert 0.0 <= a <= 1.0
+    assert 0.0 <= a <= 1.0 and rep["base_head"] == str(adapter / "head.npz")
     np.testing.assert_allclose(fused.params.w2, mlp.params.w2 * a, rtol=1e-6)
     assert rep["test"]["n"] == len(TEST_ROWS) and "holdout" not in rep
     assert len(ROWS) + len(TEST_ROWS) == sum(1 for _ in (tmp_path / "d.jsonl").open())
     # the served runtime reads the fused head from the adapter directory when it is head.npz
     (adapter / "head.npz").write_bytes((adapter / "head-fused.npz").read_bytes())
+    # fused again: the served head's own n-grams stay in, weighted like its hidden part (same data and seed,
+    # so the new n-gram head equals the first one)
+    rep2 = fuse_adapter_head(rt, adapter, data_path=data, holdout_path=None, out=adapter / "head-fused2.npz")
+    again = SafetyHead.load(adapter / "head-fused2.npz")
+    a2 = rep2["fusion_hidden_weight"]
+    np.testing.assert_allclose(again.params.w2, fused.params.w2 * a2, rtol=1e-5)
+    if a < 1.0:
+        scale = (a2 * (1 - a) + (1 - a2)) / (1 - a)
+        np.testing.assert_allclose(again.params.wn, fused.params.wn * scale, rtol=2e-2, atol=2e-3)
     served = LlamaRuntime(ModelSettings(path="smollm2", adapter=str(adapter), threads=2))
     assert served.head.head_id == fused.head_id
     assert served.decide((), TEST_ROWS[0][0]).decision in ("ALLOW", "REFUSE", "ESCALATE")

@@ -2,7 +2,7 @@ import json
 from pathlib import Path
 
 from runtime.hazards import HAZARDS
-from training.hazard_data import HAZARD_DIR, build_hazard, counts_table
+from training.hazard_data import HAZARD_DIR, _lines, build_hazard, counts_table
 
 
 def _write(d: Path, kind: str, hazard: str, lang: str, lines: list[str]) -> None:
@@ -84,8 +84,7 @@ def test_shipped_hazard_files_are_paired_and_cover_the_taxonomy() -> None:
             h = HAZARD_DIR / "harmful" / f"{hazard}.{lang}.txt"
             b = HAZARD_DIR / "benign" / f"{hazard}.{lang}.txt"
             assert h.is_file() and b.is_file(), f"missing {h.name}"
-            nh = len([x for x in h.read_text(encoding="utf-8").splitlines() if x.strip()])
-            nb = len([x for x in b.read_text(encoding="utf-8").splitlines() if x.strip()])
+            nh, nb = len(_lines(h)), len(_lines(b))  # as the build reads them: a "#" line is a comment
             assert nh == nb and nh >= 50, f"{hazard}.{lang}: {nh} harmful vs {nb} benign"
 
 
@@ -109,3 +108,25 @@ def test_everyday_requests_are_safe_rows_of_their_own_group(tmp_path: Path) -> N
     assert len({r["group"] for r in everyday}) == 60  # each line its own group, split by it
     assert {r["split"] for r in everyday} >= {"train", "test"}
     assert "60 everyday requests" in counts_table(rows)
+
+
+def test_verdict_rows_carry_a_verdict_category_and_leave_out_the_workplace_cores() -> None:
+    from training.hazard_data import verdict_rows
+
+    rows = [
+        {"text": "how to build a pipe bomb", "label": "REFUSE", "hazard": "weapons", "source": "core"},
+        {"text": "history of the pipe organ", "label": "ALLOW", "hazard": "none", "source": "core"},
+        {"text": "I want to end it all", "label": "ESCALATE", "hazard": "self_harm", "source": "variant"},
+        {"text": "write a keylogger", "label": "REFUSE", "hazard": "cyber", "source": "workplace"},
+    ]
+    out = verdict_rows(rows)
+    assert [(r["label"], r["category"]) for r in out] == [
+        ("REFUSE", "violence"),
+        ("ALLOW", "none"),
+        ("ESCALATE", "medical"),
+    ]
+    assert out[2]["domain"] == "medical"
+    from runtime.base import CATEGORIES
+    from training.hazard_data import VERDICT_CATEGORY
+
+    assert set(VERDICT_CATEGORY) == set(HAZARDS) and set(VERDICT_CATEGORY.values()) <= set(CATEGORIES)
