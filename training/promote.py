@@ -96,8 +96,9 @@ class HeadRegistry:
                 return dict(entry)
         return None
 
-    def promote(self, head_file: Path, head_id: str, metrics: Mapping[str, Any] | None = None,
-                note: str = "promoted") -> dict[str, Any]:
+    def promote(
+        self, head_file: Path, head_id: str, metrics: Mapping[str, Any] | None = None, note: str = "promoted"
+    ) -> dict[str, Any]:
         """Keep a copy under heads/, make it current, append it to the history."""
         data = self.load()
         n = len(data["history"]) + 1

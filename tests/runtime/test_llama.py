@@ -147,8 +147,9 @@ def test_generated_rationale_continues_the_cache_or_falls_back_to_the_template()
     d = rt.decide((), text)
     assert d.rationale
     if d.decision != "ALLOW":
-        template = render_rationale(d.decision, d.category, d.lang, reason=d.reason, domain=d.domain,
-                                    confidence=d.confidence, threshold=0.8)
+        template = render_rationale(
+            d.decision, d.category, d.lang, reason=d.reason, domain=d.domain, confidence=d.confidence, threshold=0.8
+        )
         generated = rt.generate_rationale(d, (), text)
         assert d.rationale in (template, generated)
         if generated is not None:
