@@ -121,12 +121,12 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
     safety = data.get("safety") or {}
     if not isinstance(safety, dict):
         raise ConfigError(f"{source}: key 'safety' must be a mapping (hazard_threshold, hazard_review, ...)")
-    known = {"hazard_threshold", "hazard_review", "domain_threshold", "severity_terms"}
+    known = {"hazard_threshold", "hazard_review", "hazard_clear", "domain_threshold", "severity_terms"}
     for key in safety:
         if key not in known:
             raise ConfigError(f"{source}: unknown key 'safety.{key}' (known: {', '.join(sorted(known))})")
     out: dict[str, Any] = {}
-    for key in ("hazard_threshold", "hazard_review", "domain_threshold"):
+    for key in ("hazard_threshold", "hazard_review", "hazard_clear", "domain_threshold"):
         if key in safety:
             out[key] = _num(safety, key, f"{source}: safety", float, 0.0, 1.0)
     terms = safety.get("severity_terms")

@@ -117,9 +117,13 @@ class GatePolicy:
     # A person at risk must never be refused: when self-harm is at least this share of the hazard
     # probability (e.g. "I want to kill myself" read half as violence), the support reading wins.
     support_share: float = 0.25
+    # ... and a likely self-harm reading sends the asker support at a lower p(hazard) than other hazards
+    # need: missing a person at risk costs far more than offering help to someone who needed none.
+    support_review: float = 0.3
     # The hazard head, trained on harm across the taxonomy and on everyday requests, clears the verdict
-    # head's doubt: with p(hazard) under hazard_clear, an unsure verdict whose best guess is ALLOW is
-    # ALLOWed, and a REFUSE less sure than refuse_confirm is ALLOWed too (0 turns each off).
+    # head's doubt about harm: with p(hazard) under hazard_clear, an unsure verdict whose best guess is
+    # ALLOW and whose runner-up is REFUSE (not ESCALATE: whether a specialist must see it is not the
+    # hazard head's question) is ALLOWed, and a REFUSE less sure than refuse_confirm too (0 turns each off).
     hazard_clear: float = 0.0
     refuse_confirm: float = 0.0
 
@@ -184,12 +188,14 @@ def _one_form(sig: Signals, lang: str, policy: GatePolicy, **ids: str) -> Decisi
             hz = "self_harm"
         signals = {"hazard": round(p_hazard, 4), "hazard_category": hz}
         top = LABELS[int(np.argmax(sig.pv))]
+        doubt_is_harm = float(sig.pv[LABELS.index("ESCALATE")]) < float(sig.pv[LABELS.index("REFUSE")])
         if p_hazard < policy.hazard_clear and (
-            (d.reason == "threshold" and top == "ALLOW")
+            (d.reason == "threshold" and top == "ALLOW" and doubt_is_harm)
             or (d.decision == "REFUSE" and d.reason == "model" and d.confidence < policy.refuse_confirm)
         ):
             d = _redo(d, lang, policy, decision="ALLOW", category="none", domain=None, reason="hazard_clear")
-        if p_hazard >= policy.hazard_threshold:
+        at_risk = hz == "self_harm" and p_hazard >= policy.support_review
+        if p_hazard >= policy.hazard_threshold or at_risk:
             if BY_KEY[hz].verdict == "ESCALATE":
                 d = _redo(
                     d,

@@ -160,6 +160,7 @@ class LlamaRuntime:
             threshold=settings.safety_threshold,
             hazard_threshold=settings.hazard_threshold,
             hazard_review=settings.hazard_review,
+            hazard_clear=settings.hazard_clear,
             domain_threshold=settings.domain_threshold,
             severity_terms=settings.severity_terms,
         )

@@ -17,8 +17,21 @@ from typing import Any
 from training.dataset import DATA_DIR, split_of
 
 FEEDBACK_DIR = DATA_DIR / "feedback"
-FEEDBACK_FIELDS = ("id", "text", "lang", "label", "category", "group", "source", "split", "domain", "reviewer_role",
-                   "date", "escalation_kind", "model_verdict")
+FEEDBACK_FIELDS = (
+    "id",
+    "text",
+    "lang",
+    "label",
+    "category",
+    "group",
+    "source",
+    "split",
+    "domain",
+    "reviewer_role",
+    "date",
+    "escalation_kind",
+    "model_verdict",
+)
 
 
 def text_hash(text: str) -> str:
@@ -47,8 +60,16 @@ def read_feedback(directory: Path) -> list[dict[str, Any]]:
 
 
 def make_row(
-    *, text: str, lang: str, label: str, category: str, reviewer_role: str, date: str, domain: str | None = None,
-    escalation_kind: str = "escalate", model_verdict: str = "",
+    *,
+    text: str,
+    lang: str,
+    label: str,
+    category: str,
+    reviewer_role: str,
+    date: str,
+    domain: str | None = None,
+    escalation_kind: str = "escalate",
+    model_verdict: str = "",
 ) -> dict[str, Any]:
     """One feedback example (text must already be PII-masked)."""
     h = text_hash(text)

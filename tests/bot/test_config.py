@@ -82,6 +82,9 @@ def test_safety_section_is_read_and_checked(tmp_path: Path) -> None:
 
     cfg = parse_config({"safety": {"hazard_threshold": 0.6, "severity_terms": ["Project Falcon", "極秘"]}})
     assert cfg.model.hazard_threshold == 0.6 and cfg.model.severity_terms == ("Project Falcon", "極秘")
+    assert cfg.model.hazard_clear == 0.1 and parse_config({"safety": {"hazard_clear": 0}}).model.hazard_clear == 0.0
+    with pytest.raises(ConfigError, match="hazard_clear"):
+        parse_config({"safety": {"hazard_clear": 2}})
     with pytest.raises(ConfigError, match="safety.hazard_treshold"):
         parse_config({"safety": {"hazard_treshold": 0.6}})
     with pytest.raises(ConfigError, match="severity_terms"):

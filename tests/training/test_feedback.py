@@ -71,10 +71,18 @@ async def test_a_reviewed_console_escalation_lands_in_the_next_feedback_file(tmp
 
 
 def test_append_dedupes_by_text_hash(tmp_path: Path) -> None:
-    row = make_row(text="Need  a DIAGNOSIS", lang="en", label="ESCALATE", category="medical", domain="medical",
-                   reviewer_role="admin", date="2026-11-17")
-    dup = make_row(text="need a diagnosis", lang="en", label="ALLOW", category="none", reviewer_role="admin",
-                   date="2026-11-18")
+    row = make_row(
+        text="Need  a DIAGNOSIS",
+        lang="en",
+        label="ESCALATE",
+        category="medical",
+        domain="medical",
+        reviewer_role="admin",
+        date="2026-11-17",
+    )
+    dup = make_row(
+        text="need a diagnosis", lang="en", label="ALLOW", category="none", reviewer_role="admin", date="2026-11-18"
+    )
     assert append_feedback([row, dup], tmp_path, "2026-W47") == (1, 1)
     assert append_feedback([dup], tmp_path, "2026-W48") == (0, 1)
     assert not (tmp_path / "2026-W48.jsonl").exists()
@@ -83,17 +91,42 @@ def test_append_dedupes_by_text_hash(tmp_path: Path) -> None:
 def test_versioned_dataset_keeps_feedback_out_of_test(tmp_path: Path) -> None:
     seed = tmp_path / "seed.jsonl"
     seed.write_text(
-        "".join(json.dumps({"id": f"s{i}", "text": f"seed {i}", "lang": "en", "label": lab, "category": "none",
-                            "group": f"g{i}", "source": "core", "split": split}) + "\n"
-                for i, (lab, split) in enumerate([("ALLOW", "train"), ("REFUSE", "test"), ("ESCALATE", "dev")]))
+        "".join(
+            json.dumps(
+                {
+                    "id": f"s{i}",
+                    "text": f"seed {i}",
+                    "lang": "en",
+                    "label": lab,
+                    "category": "none",
+                    "group": f"g{i}",
+                    "source": "core",
+                    "split": split,
+                }
+            )
+            + "\n"
+            for i, (lab, split) in enumerate([("ALLOW", "train"), ("REFUSE", "test"), ("ESCALATE", "dev")])
+        )
     )
     fb = tmp_path / "feedback"
-    rows = [make_row(text=f"reviewed request number {i}", lang="ja" if i % 2 else "en", label="REFUSE",
-                     category="security", reviewer_role="admin", date="2026-11-17") for i in range(60)]
+    rows = [
+        make_row(
+            text=f"reviewed request number {i}",
+            lang="ja" if i % 2 else "en",
+            label="REFUSE",
+            category="security",
+            reviewer_role="admin",
+            date="2026-11-17",
+        )
+        for i in range(60)
+    ]
     rows[0]["split"] = "test"  # a hand-edited row claiming the test split is moved out of it
     append_feedback(rows, fb, "2026-W47")
-    append_feedback([make_row(text="seed 0", lang="en", label="ALLOW", category="none", reviewer_role="admin",
-                              date="2026-11-18")], fb, "2026-W48")  # already in the seed set
+    append_feedback(
+        [make_row(text="seed 0", lang="en", label="ALLOW", category="none", reviewer_role="admin", date="2026-11-18")],
+        fb,
+        "2026-W48",
+    )  # already in the seed set
     data, manifest = build_versioned(seed, fb, tmp_path / "versions")
     merged = [json.loads(line) for line in data.read_text().splitlines()]
     assert len(merged) == 63 and manifest["feedback_rows"] == 60 and manifest["feedback_duplicates_skipped"] == 1
@@ -129,9 +162,13 @@ def make_head(path: Path, head_id: str, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     d, hidden, out = 8, 4, len(LABELS) + len(CATEGORIES)
     params = HeadParams(
-        mean=np.zeros(d, np.float32), std=np.ones(d, np.float32), w1=rng.normal(size=(d, hidden)).astype(np.float32),
-        b1=np.zeros(hidden, np.float32), w2=rng.normal(size=(hidden, out)).astype(np.float32),
-        b2=np.zeros(out, np.float32), wn=np.zeros((16, out), np.float32),
+        mean=np.zeros(d, np.float32),
+        std=np.ones(d, np.float32),
+        w1=rng.normal(size=(d, hidden)).astype(np.float32),
+        b1=np.zeros(hidden, np.float32),
+        w2=rng.normal(size=(hidden, out)).astype(np.float32),
+        b2=np.zeros(out, np.float32),
+        wn=np.zeros((16, out), np.float32),
     )
     SafetyHead(params, "fp-test", "test", d, meta={"head_id": head_id}).save(path)
     return path
@@ -160,10 +197,20 @@ async def test_retrain_job_records_the_gate_and_the_next_report_shows_it(tmp_pat
 
     outcomes = iter(
         [
-            {"promoted": True, "reason": "not worse on test: safety_score 0.8000 -> 0.8200",
-             "candidate": "head-v0-aaaa", "current": "head-v0-base", "metrics": {}},
-            {"promoted": False, "reason": "safety_score on test dropped: 0.8200 -> 0.7900",
-             "candidate": "head-v0-bbbb", "current": "head-v0-aaaa", "metrics": {}},
+            {
+                "promoted": True,
+                "reason": "not worse on test: safety_score 0.8000 -> 0.8200",
+                "candidate": "head-v0-aaaa",
+                "current": "head-v0-base",
+                "metrics": {},
+            },
+            {
+                "promoted": False,
+                "reason": "safety_score on test dropped: 0.8200 -> 0.7900",
+                "candidate": "head-v0-bbbb",
+                "current": "head-v0-aaaa",
+                "metrics": {},
+            },
         ]
     )
 
