@@ -117,6 +117,12 @@ def build_app(
     settings = settings or load_settings(config, db_path)
     ops = ops or load_ops_settings(config)
     store = AuditStore(settings.db_path)
+    if store.audit_key is None:
+        log.warning(
+            "SO8T_AUDIT_KEY is not set: the audit chain is an unkeyed hash (anyone who can write %s can "
+            "rewrite it undetected) and no checkpoints are signed; set it (see .env.example)",
+            settings.db_path,
+        )
     try:
         if runtime is None:
             from runtime.loader import load_runtime  # lazy: the model loads only when serving for real

@@ -2,21 +2,30 @@
 
 - `events` makes delivery exactly-once: an event is stored as received before any work, and
   finished (its raw text dropped) only when every reply for it has been posted.
-- `decisions` is append-only (triggers refuse UPDATE/DELETE) and hash-chained: each row's hash
-  covers its content and the previous row's hash, so `so8t audit verify` finds the first edit.
-  It keeps text with PII masked plus the sha256 of the original, never the original.
-- `escalations` holds the human-review lifecycle; the raw request lives there only while open.
+- `decisions` is append-only (triggers refuse UPDATE/DELETE) and chained: each row's MAC covers its
+  content and the previous row's MAC, so `so8t audit verify` finds the first edit. Rows are keyed
+  (chain v2: HMAC-SHA256 with SO8T_AUDIT_KEY, which never enters the file) when the key is set, else
+  (and for rows written before v3 of the schema) a plain SHA-256 (chain v1). Besides the decisions,
+  the chain holds the escalation lifecycle (kind `escalation` when one opens, `resolution` when a
+  reviewer resolves it). It keeps text with PII masked plus a keyed hash of the original, never the
+  original. Signed checkpoints of its head are kept outside the file (bot/checkpoint.py).
+- `escalations` holds the human-review lifecycle; the original request is held only encrypted
+  (Fernet, SO8T_DATA_KEY) while the case is open and within retention, else only masked.
 
 Schema changes are numbered migrations tracked in PRAGMA user_version.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import hmac
 import json
+import logging
+import os
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,6 +37,12 @@ from runtime.base import Decision
 
 T = TypeVar("T")
 GENESIS = "0" * 64
+AUDIT_KEY_ENV = "SO8T_AUDIT_KEY"
+DATA_KEY_ENV = "SO8T_DATA_KEY"
+MIN_AUDIT_KEY_CHARS = 16
+CHAIN_V1 = 1  # unkeyed SHA-256 over CHAIN_FIELDS (every row before schema v3; rows written without a key)
+CHAIN_V2 = 2  # HMAC-SHA256 with SO8T_AUDIT_KEY over CHAIN_V2_FIELDS
+log = logging.getLogger("so8t.audit")
 
 # Columns of `decisions` covered by the hash, in a fixed order (never reorder; add at the end).
 CHAIN_FIELDS: tuple[str, ...] = (
@@ -54,6 +69,9 @@ CHAIN_FIELDS: tuple[str, ...] = (
     "escalation_id",
     "prev_hash",
 )
+# Chain v2 covers two more columns (schema v3): the row an escalation row refers to, and the version.
+CHAIN_V2_FIELDS: tuple[str, ...] = (*CHAIN_FIELDS, "ref_id", "chain_v")
+STORED_FIELDS: tuple[str, ...] = (*CHAIN_V2_FIELDS, "hash")
 
 
 class StoreError(RuntimeError):
@@ -193,14 +211,95 @@ def _migration_2(db: Database) -> None:
     )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2)
+def _migration_3(db: Database) -> None:
+    """Keyed chain (chain_v, ref_id on decisions), the encrypted original of an escalation's request,
+    and no raw text left behind: what older versions kept in clear becomes its masked form."""
+    db.execute("ALTER TABLE decisions ADD COLUMN ref_id INTEGER")
+    db.execute("ALTER TABLE decisions ADD COLUMN chain_v INTEGER")
+    db.execute("ALTER TABLE escalations ADD COLUMN request_enc TEXT")
+    rows = db.execute("SELECT id, request_text, resolution_text FROM escalations").fetchall()
+    for esc_id, request, resolution in rows:
+        db.execute(
+            "UPDATE escalations SET request_text = ?, resolution_text = ? WHERE id = ?",
+            (_mask(request) if request else request, _mask(resolution) if resolution else resolution, esc_id),
+        )
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2, _migration_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def row_hash(row: dict[str, Any]) -> str:
-    """sha256 over the canonical JSON of the chained fields (prev_hash included)."""
-    payload = json.dumps([row.get(k) for k in CHAIN_FIELDS], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+class KeyMissing(StoreError):
+    """A keyed (chain v2) row cannot be checked or written without SO8T_AUDIT_KEY."""
+
+
+def row_hash(row: dict[str, Any], key: bytes | None = None) -> str:
+    """The row's chain value: v1 (chain_v NULL or 1) is SHA-256 over the canonical JSON of
+    CHAIN_FIELDS (prev_hash included); v2 is HMAC-SHA256 with `key` over CHAIN_V2_FIELDS."""
+    version = row.get("chain_v") or CHAIN_V1
+    if version == CHAIN_V1:
+        payload = json.dumps([row.get(k) for k in CHAIN_FIELDS], ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    if version != CHAIN_V2:
+        raise StoreError(f"audit row {row.get('id')} has an unknown chain version {version!r}")
+    if key is None:
+        raise KeyMissing(f"audit row {row.get('id')} is keyed: set {AUDIT_KEY_ENV} to check or extend the chain")
+    payload = json.dumps([row.get(k) for k in CHAIN_V2_FIELDS], ensure_ascii=False, separators=(",", ":"))
+    return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def audit_key_from_env(env: Mapping[str, str] | None = None) -> bytes | None:
+    """SO8T_AUDIT_KEY as bytes, None when unset; StoreError (one line) when too short to be a key."""
+    value = (os.environ if env is None else env).get(AUDIT_KEY_ENV, "").strip()
+    if not value:
+        return None
+    if len(value) < MIN_AUDIT_KEY_CHARS:
+        raise StoreError(
+            f"{AUDIT_KEY_ENV} is too short ({len(value)} characters; use at least {MIN_AUDIT_KEY_CHARS}, "
+            'e.g. python -c "import secrets; print(secrets.token_hex(32))")'
+        )
+    return value.encode("utf-8")
+
+
+class DataCipher:
+    """Fernet (AES-128-CBC + HMAC-SHA256, from `cryptography`) with SO8T_DATA_KEY."""
+
+    def __init__(self, key: str) -> None:
+        try:
+            from cryptography.fernet import Fernet
+        except ImportError:  # pragma: no cover - a pinned dependency
+            raise StoreError(f"{DATA_KEY_ENV} is set but the cryptography package is not installed") from None
+        try:
+            self._fernet = Fernet(key.strip().encode("ascii"))
+        except (ValueError, UnicodeEncodeError):
+            raise StoreError(
+                f"{DATA_KEY_ENV} is not a Fernet key (32 url-safe base64 bytes; make one with "
+                'python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())")'
+            ) from None
+
+    def encrypt(self, text: str) -> str:
+        return self._fernet.encrypt(text.encode("utf-8")).decode("ascii")
+
+    def decrypt(self, token: str) -> str | None:
+        """None when the token was made with another key (or altered)."""
+        from cryptography.fernet import InvalidToken
+
+        try:
+            return self._fernet.decrypt(token.encode("ascii")).decode("utf-8")
+        except InvalidToken:
+            return None
+
+
+def data_cipher_from_env(env: Mapping[str, str] | None = None) -> DataCipher | None:
+    value = (os.environ if env is None else env).get(DATA_KEY_ENV, "").strip()
+    return DataCipher(value) if value else None
+
+
+class _FromEnv:
+    """The default of AuditStore's keys: read them from the environment."""
+
+
+FROM_ENV = _FromEnv()
 
 
 @dataclass(frozen=True)
@@ -209,6 +308,8 @@ class VerifyResult:
     rows: int
     first_broken: int | None = None
     reason: str = ""
+    keyed: int = 0  # rows checked with the key (chain v2); the rest are unkeyed (v1)
+    head: str = GENESIS  # the last row's MAC (what a checkpoint signs)
 
 
 @dataclass(frozen=True)
@@ -234,10 +335,19 @@ def _one_line(exc: BaseException) -> str:
 class AuditStore:
     """Thread-safe (one lock) access to the SQLite file; every failure becomes a one-line StoreError."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        audit_key: bytes | None | _FromEnv = FROM_ENV,
+        data_key: DataCipher | None | _FromEnv = FROM_ENV,
+    ) -> None:
+        """`audit_key` (SO8T_AUDIT_KEY) keys the chain; `data_key` (SO8T_DATA_KEY) encrypts the
+        originals reviewers may need. Both default to the environment and never enter the file."""
         self.path = Path(path)
         self._lock = threading.RLock()
         self.last_write_error: str | None = None
+        self.audit_key: bytes | None = audit_key_from_env() if isinstance(audit_key, _FromEnv) else audit_key
+        self.cipher: DataCipher | None = data_cipher_from_env() if isinstance(data_key, _FromEnv) else data_key
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=5.0)
@@ -251,6 +361,7 @@ class AuditStore:
             if str(mode).lower() != "wal":
                 raise StoreError(f"the audit database {self.path} cannot use WAL mode (got {mode})")
             conn.execute("PRAGMA synchronous = NORMAL")  # WAL + NORMAL: durable across process crashes
+            conn.execute("PRAGMA secure_delete = ON")  # text set to NULL (raw payloads) is zeroed, not left behind
             self._migrate()
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -266,8 +377,7 @@ class AuditStore:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise StoreError(
-                f"the audit database {self.path} has schema v{version}, "
-                f"newer than this so8t (v{SCHEMA_VERSION})"
+                f"the audit database {self.path} has schema v{version}, newer than this so8t (v{SCHEMA_VERSION})"
             )
         for number in range(version, SCHEMA_VERSION):
             self.conn.execute("BEGIN IMMEDIATE")
@@ -327,9 +437,7 @@ class AuditStore:
         return self.last_write_error
 
     # ------------------------------------------------------------------ events (exactly once)
-    def record_event(
-        self, platform: str, event_id: str, kind: str, payload: dict[str, Any], at: float
-    ) -> bool:
+    def record_event(self, platform: str, event_id: str, kind: str, payload: dict[str, Any], at: float) -> bool:
         """Store an event as received; False when (platform, event_id) was seen before."""
 
         def fn(c: sqlite3.Connection) -> bool:
@@ -346,16 +454,13 @@ class AuditStore:
         """Mark an event finished (done, ignored, rate_limited, rejected, failed) and drop its raw text."""
         self._write(
             lambda c: c.execute(
-                "UPDATE events SET state = ?, done_at = ?, payload = NULL "
-                "WHERE platform = ? AND event_id = ?",
+                "UPDATE events SET state = ?, done_at = ?, payload = NULL WHERE platform = ? AND event_id = ?",
                 (state, at, platform, event_id),
             )
         )
 
     def event_state(self, platform: str, event_id: str) -> str | None:
-        rows = self._read(
-            "SELECT state FROM events WHERE platform = ? AND event_id = ?", (platform, event_id)
-        )
+        rows = self._read("SELECT state FROM events WHERE platform = ? AND event_id = ?", (platform, event_id))
         return str(rows[0]["state"]) if rows else None
 
     def pending_events(self) -> list[tuple[str, dict[str, Any]]]:
@@ -369,17 +474,31 @@ class AuditStore:
 
     # ------------------------------------------------------------------ decisions (hash chain)
     def _append(self, c: sqlite3.Connection, row: dict[str, Any]) -> int:
-        last = c.execute("SELECT id, hash FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
+        """Chain one row: keyed (v2) when SO8T_AUDIT_KEY is set, else unkeyed (v1)."""
+        last = c.execute("SELECT id, hash, chain_v FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
         row = dict(row)
         row["id"] = (last[0] + 1) if last else 1
         row["prev_hash"] = last[1] if last else GENESIS
-        row["hash"] = row_hash(row)
-        cols = [*CHAIN_FIELDS, "hash"]
+        if self.audit_key is not None:
+            row["chain_v"] = CHAIN_V2
+        elif last is not None and last[2] == CHAIN_V2:
+            raise KeyMissing(f"the audit chain is keyed: set {AUDIT_KEY_ENV} to write to it")
+        else:
+            row["chain_v"] = None  # v1, exactly as before schema v3
+        row.setdefault("ref_id", None)
+        row["hash"] = row_hash(row, self.audit_key)
         c.execute(
-            f"INSERT INTO decisions({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
-            [row.get(k) for k in cols],
+            f"INSERT INTO decisions({', '.join(STORED_FIELDS)}) VALUES ({', '.join('?' for _ in STORED_FIELDS)})",
+            [row.get(k) for k in STORED_FIELDS],
         )
         return int(row["id"])
+
+    def text_hash(self, text: str) -> str:
+        """What the audit keeps of an original text: HMAC-SHA256 with SO8T_AUDIT_KEY when set (a
+        guessed phone number cannot be confirmed against it without the key), else SHA-256."""
+        if self.audit_key is None:
+            return _sha(text)
+        return hmac.new(self.audit_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
     def append_decision(self, rec: DecisionRecord) -> int:
         d = rec.decision
@@ -409,8 +528,7 @@ class AuditStore:
 
     def decision_for_event(self, platform: str, event_id: str) -> tuple[int, Decision] | None:
         rows = self._read(
-            "SELECT * FROM decisions WHERE kind = 'decision' AND platform = ? AND event_id = ? "
-            "ORDER BY id LIMIT 1",
+            "SELECT * FROM decisions WHERE kind = 'decision' AND platform = ? AND event_id = ? ORDER BY id LIMIT 1",
             (platform, event_id),
         )
         return (int(rows[0]["id"]), _decision_from_row(rows[0])) if rows else None
@@ -427,30 +545,96 @@ class AuditStore:
         rows = self._read("SELECT * FROM decisions WHERE id = ?", (decision_id,))
         return rows[0] if rows else None
 
+    def chain_head(self) -> tuple[int, str]:
+        """(row count, the last row's MAC); (0, GENESIS) for an empty chain."""
+        rows = self._read("SELECT id, hash FROM decisions ORDER BY id DESC LIMIT 1")
+        return (int(rows[0]["id"]), str(rows[0]["hash"])) if rows else (0, GENESIS)
+
+    def chain_value(self, row_id: int) -> str | None:
+        """The MAC stored for row `row_id` (None when there is no such row)."""
+        rows = self._read("SELECT hash FROM decisions WHERE id = ?", (row_id,))
+        return str(rows[0]["hash"]) if rows else None
+
     def verify_chain(self) -> VerifyResult:
+        """Walk the chain: ids without gaps, each prev_hash the previous MAC, each MAC its content
+        (keyed rows with SO8T_AUDIT_KEY; an unkeyed row after a keyed one is a rewrite); then the
+        escalations table against the chained escalation rows."""
         prev = GENESIS
-        n = 0
+        n = keyed = 0
         expected_id = 1
         with self._lock:
             try:
-                cur = self.conn.execute(
-                    f"SELECT {', '.join([*CHAIN_FIELDS, 'hash'])} FROM decisions ORDER BY id"
-                )
+                cur = self.conn.execute(f"SELECT {', '.join(STORED_FIELDS)} FROM decisions ORDER BY id")
                 for values in cur:
-                    row = dict(zip([*CHAIN_FIELDS, "hash"], values, strict=True))
+                    row = dict(zip(STORED_FIELDS, values, strict=True))
                     n += 1
                     rid = int(row["id"])
                     if rid != expected_id:
-                        return VerifyResult(False, n, expected_id, f"row {expected_id} is missing")
+                        return VerifyResult(False, n, expected_id, f"row {expected_id} is missing", keyed)
                     if row["prev_hash"] != prev:
-                        return VerifyResult(False, n, rid, "prev_hash does not match the previous row")
-                    if row_hash(row) != row["hash"]:
-                        return VerifyResult(False, n, rid, "content does not match its hash")
+                        return VerifyResult(False, n, rid, "prev_hash does not match the previous row", keyed)
+                    if (row["chain_v"] or CHAIN_V1) == CHAIN_V1 and keyed:
+                        return VerifyResult(
+                            False, n, rid, "an unkeyed row after keyed rows (the chain was rewritten)", keyed
+                        )
+                    if row["chain_v"] == CHAIN_V2:
+                        if self.audit_key is None:
+                            return VerifyResult(
+                                False, n, rid, f"the row is keyed: set {AUDIT_KEY_ENV} to verify it", keyed
+                            )
+                        keyed += 1
+                    if row_hash(row, self.audit_key) != row["hash"]:
+                        what = "its MAC (edited, or another SO8T_AUDIT_KEY)" if row["chain_v"] else "its hash"
+                        return VerifyResult(False, n, rid, f"content does not match {what}", keyed)
                     prev = row["hash"]
                     expected_id += 1
             except sqlite3.Error as exc:
                 raise StoreError(f"audit store read failed ({self.path}): {_one_line(exc)}") from None
-        return VerifyResult(True, n)
+        problem = self._escalations_match_chain()
+        if problem is not None:
+            return VerifyResult(False, n, problem[0], problem[1], keyed, prev)
+        return VerifyResult(True, n, keyed=keyed, head=prev)
+
+    def _escalations_match_chain(self) -> tuple[int, str] | None:
+        """(chain row, why) for the first escalation whose table row disagrees with its chained rows."""
+        chained: dict[int, dict[str, dict[str, Any]]] = {}
+        for r in self._read(
+            "SELECT * FROM decisions WHERE kind IN ('escalation', 'resolution') AND escalation_id IS NOT NULL "
+            "ORDER BY id"
+        ):
+            chained.setdefault(int(r["escalation_id"]), {}).setdefault(str(r["kind"]), r)
+        escs = {int(e["id"]): e for e in self._read("SELECT * FROM escalations")}
+        for esc_id, kinds in sorted(chained.items()):
+            first = min(int(r["id"]) for r in kinds.values())
+            esc = escs.get(esc_id)
+            if esc is None:
+                return first, f"escalation {esc_id} is chained but missing from the escalations table"
+            opened = kinds.get("escalation")
+            if opened is not None and (
+                opened["category"] != esc["domain"]
+                or opened["reason"] != esc["kind"]
+                or opened["ref_id"] != esc["decision_id"]
+                or opened["ts"] != esc["opened_at"]
+                or opened["text_masked"] != esc["text_masked"]
+            ):
+                return int(opened["id"]), f"escalation {esc_id} differs from its chained opening"
+            resolved = kinds.get("resolution")
+            if resolved is None:
+                if esc["status"] != "open":
+                    return first, f"escalation {esc_id} is {esc['status']} but no resolution is chained"
+                continue
+            if (
+                esc["status"] != "resolved"
+                or resolved["user"] != esc["reviewer"]
+                or resolved["verdict"] != str(esc["action"] or "").upper()
+                or resolved["ts"] != esc["resolved_at"]
+                or resolved["text_masked"] != esc["resolution_text"]
+            ):
+                return int(resolved["id"]), f"escalation {esc_id} differs from its chained resolution"
+        for esc_id, esc in sorted(escs.items()):
+            if esc_id not in chained and esc["status"] != "open":
+                return 0, f"escalation {esc_id} is {esc['status']} but no resolution is chained"
+        return None
 
     def export(self, since: float | None = None, until: float | None = None) -> Iterator[dict[str, Any]]:
         where, params = _range(since, until)
@@ -473,10 +657,7 @@ class AuditStore:
     def latencies_ms(self, since: float | None = None, until: float | None = None) -> list[float]:
         where, params = _range(since, until)
         where = (where + " AND" if where else "WHERE") + " kind = 'decision'"
-        return [
-            float(r["latency_ms"] or 0.0)
-            for r in self._read(f"SELECT latency_ms FROM decisions {where}", params)
-        ]
+        return [float(r["latency_ms"] or 0.0) for r in self._read(f"SELECT latency_ms FROM decisions {where}", params)]
 
     # ------------------------------------------------------------------ escalations
     def open_escalation(
@@ -503,7 +684,8 @@ class AuditStore:
                 "kind": kind,
                 "domain": domain,
                 "status": "open",
-                "request_text": request_text,
+                "request_text": _mask(request_text),  # never the original in clear
+                "request_enc": self.cipher.encrypt(request_text) if self.cipher is not None else None,
                 "opened_at": opened_at,
                 "deadline": deadline,
             }
@@ -511,7 +693,34 @@ class AuditStore:
                 f"INSERT INTO escalations({', '.join(cols)}) VALUES ({', '.join('?' for _ in cols)})",
                 list(cols.values()),
             )
-            return int(cur.lastrowid or 0)
+            esc_id = int(cur.lastrowid or 0)
+            self._append(
+                c,
+                {
+                    "kind": "escalation",
+                    "ts": opened_at,
+                    "platform": base.get("platform"),
+                    "channel": base.get("channel"),
+                    "thread": base.get("thread"),
+                    "user": base.get("user"),
+                    "event_id": None,
+                    "lang": base.get("lang"),
+                    "verdict": "OPEN",
+                    "category": domain,
+                    "confidence": None,
+                    "probs": None,
+                    "rationale": None,
+                    "reason": kind,
+                    "latency_ms": None,
+                    "model_id": None,
+                    "head_id": None,
+                    "text_masked": base.get("text_masked"),
+                    "text_sha256": self.text_hash(request_text),
+                    "escalation_id": esc_id,
+                    "ref_id": decision_id,
+                },
+            )
+            return esc_id
 
         esc_id = self._write(fn)
         esc = self.get_escalation(esc_id)
@@ -519,8 +728,16 @@ class AuditStore:
         return esc
 
     def escalation_request(self, esc_id: int) -> str | None:
-        rows = self._read("SELECT request_text FROM escalations WHERE id = ?", (esc_id,))
-        return rows[0]["request_text"] if rows else None
+        """The request as a reviewer may see it: the decrypted original while it is held (SO8T_DATA_KEY
+        set, case open, within retention), else its masked form; None once forgotten."""
+        rows = self._read("SELECT request_text, request_enc FROM escalations WHERE id = ?", (esc_id,))
+        if not rows:
+            return None
+        if rows[0]["request_enc"] and self.cipher is not None:
+            original = self.cipher.decrypt(rows[0]["request_enc"])
+            if original is not None:
+                return original
+        return rows[0]["request_text"]
 
     def get_escalation(self, esc_id: int) -> Escalation | None:
         rows = self._read("SELECT * FROM escalations WHERE id = ?", (esc_id,))
@@ -528,8 +745,7 @@ class AuditStore:
 
     def open_escalations(self) -> list[Escalation]:
         return [
-            _escalation_from_row(r)
-            for r in self._read("SELECT * FROM escalations WHERE status = 'open' ORDER BY id")
+            _escalation_from_row(r) for r in self._read("SELECT * FROM escalations WHERE status = 'open' ORDER BY id")
         ]
 
     def set_card(self, esc_id: int, channel: str, ref: str) -> None:
@@ -541,8 +757,7 @@ class AuditStore:
 
     def due_reminders(self, now: float) -> list[Escalation]:
         rows = self._read(
-            "SELECT * FROM escalations WHERE status = 'open' AND deadline <= ? AND reminded_at IS NULL "
-            "ORDER BY id",
+            "SELECT * FROM escalations WHERE status = 'open' AND deadline <= ? AND reminded_at IS NULL ORDER BY id",
             (now,),
         )
         return [_escalation_from_row(r) for r in rows]
@@ -566,7 +781,7 @@ class AuditStore:
             c.execute(
                 "UPDATE escalations SET status = 'resolved', resolved_at = ?, reviewer = ?, action = ?, "
                 "resolution_text = ?, resolution_event_id = ? WHERE id = ?",
-                (res.at, res.reviewer, res.action, res.text, res.event_id, res.escalation_id),
+                (res.at, res.reviewer, res.action, _mask(res.text), res.event_id, res.escalation_id),
             )
             self._append(
                 c,
@@ -589,8 +804,9 @@ class AuditStore:
                     "model_id": None,
                     "head_id": None,
                     "text_masked": _mask(res.text),
-                    "text_sha256": _sha(res.text),
+                    "text_sha256": self.text_hash(res.text),
                     "escalation_id": res.escalation_id,
+                    "ref_id": row[2],
                 },
             )
             return True
@@ -598,11 +814,36 @@ class AuditStore:
         won = self._write(fn)
         esc = self.get_escalation(res.escalation_id)
         assert esc is not None
+        if won and esc.resolution is not None and esc.resolution.event_id == res.event_id:
+            # the store keeps the reviewer's text masked; the asker is sent the reviewer's own words
+            esc = dataclasses.replace(esc, resolution=dataclasses.replace(esc.resolution, text=res.text))
         return esc, won
 
     def drop_request_text(self, esc_id: int) -> None:
-        """Forget the raw request once the resolution has been posted (the masked text stays)."""
-        self._write(lambda c: c.execute("UPDATE escalations SET request_text = NULL WHERE id = ?", (esc_id,)))
+        """Forget the request once the resolution has been posted (the masked text stays)."""
+        self._write(
+            lambda c: c.execute(
+                "UPDATE escalations SET request_text = NULL, request_enc = NULL WHERE id = ?", (esc_id,)
+            )
+        )
+
+    def purge(self, before: float, now: float) -> dict[str, int]:
+        """Forget originals older than `before`: encrypted requests of escalations opened before it,
+        and the raw payload of events received before it and never finished (marked 'expired')."""
+
+        def fn(c: sqlite3.Connection) -> dict[str, int]:
+            requests = c.execute(
+                "UPDATE escalations SET request_enc = NULL WHERE request_enc IS NOT NULL AND opened_at < ?",
+                (before,),
+            ).rowcount
+            events = c.execute(
+                "UPDATE events SET payload = NULL, state = 'expired', done_at = ? "
+                "WHERE state = 'received' AND received_at < ?",
+                (now, before),
+            ).rowcount
+            return {"requests": int(requests), "events": int(events)}
+
+        return self._write(fn)
 
     def escalation_rows(self, since: float | None, until: float | None) -> list[dict[str, Any]]:
         """Escalations that were open at some time in [since, until) (opened before until, not resolved
@@ -614,8 +855,10 @@ class AuditStore:
         if since is not None:
             clauses.append("(resolved_at IS NULL OR resolved_at >= ?)")
             params.append(since)
-        cols = "id, decision_id, kind, domain, platform, channel, lang, verdict, category, confidence, status, " \
+        cols = (
+            "id, decision_id, kind, domain, platform, channel, lang, verdict, category, confidence, status, "
             "opened_at, deadline, resolved_at, reviewer, action, text_masked"
+        )
         return self._read(f"SELECT {cols} FROM escalations WHERE {' AND '.join(clauses)} ORDER BY id", tuple(params))
 
     def resolved_since(self, since: float | None, until: float) -> list[Escalation]:
@@ -674,8 +917,7 @@ class AuditStore:
             )
             if scheduled_for is not None:
                 c.execute(
-                    "UPDATE job_state SET last_scheduled_for = max(coalesce(last_scheduled_for, 0), ?) "
-                    "WHERE job = ?",
+                    "UPDATE job_state SET last_scheduled_for = max(coalesce(last_scheduled_for, 0), ?) WHERE job = ?",
                     (scheduled_for, job),
                 )
             return int(cur.lastrowid or 0)
@@ -705,9 +947,7 @@ class AuditStore:
 
     def last_job_runs(self) -> dict[str, dict[str, Any]]:
         """The latest run of every job that ever ran."""
-        rows = self._read(
-            "SELECT * FROM job_runs WHERE id IN (SELECT max(id) FROM job_runs GROUP BY job) ORDER BY job"
-        )
+        rows = self._read("SELECT * FROM job_runs WHERE id IN (SELECT max(id) FROM job_runs GROUP BY job) ORDER BY job")
         for r in rows:
             r["detail"] = json.loads(r["detail"]) if r.get("detail") else {}
         return {str(r["job"]): r for r in rows}
@@ -733,9 +973,7 @@ class AuditStore:
         return rows
 
     def escalation_counts(self) -> dict[str, int]:
-        rows = self._read(
-            "SELECT domain, count(*) AS n FROM escalations WHERE status = 'open' GROUP BY domain"
-        )
+        rows = self._read("SELECT domain, count(*) AS n FROM escalations WHERE status = 'open' GROUP BY domain")
         return {str(r["domain"]): int(r["n"]) for r in rows}
 
 

@@ -1,4 +1,4 @@
-"""Bot operation commands (serve, report, audit verify/export): thin wrappers over the library."""
+"""Bot operation commands (serve, report, audit verify/checkpoint/export, purge): thin wrappers over the library."""
 
 from __future__ import annotations
 
@@ -114,9 +114,7 @@ def register(group: click.Group) -> None:
     @click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (in reports.timezone)")
     @click.option("--since", default=None, help="start (2024-05-01, 2024-05-01T09:00 or 7d)")
     @click.option("--until", default=None, help="end (exclusive)")
-    @click.option(
-        "--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True
-    )
+    @click.option("--format", "fmt", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
     @click.option("--out", "out", type=click.Path(dir_okay=False), default=None, help="file (default stdout)")
     @click.option("--db", default=None, help="audit database")
     @click.pass_obj
@@ -149,8 +147,11 @@ def register(group: click.Group) -> None:
             s, u = _time(since, "since"), _time(until, "until")
         store = _open_existing(state, db)
         model = state.config.model
-        versions = {"model": model.path or "embedded default", "head": model.head or "shipped head",
-                    "adapter": model.adapter}
+        versions = {
+            "model": model.path or "embedded default",
+            "head": model.head or "shipped head",
+            "adapter": model.adapter,
+        }
         try:
             text = render(build_report(store, s, u, label=label, versions=versions), fmt)
         except StoreError as exc:
@@ -170,7 +171,7 @@ def register(group: click.Group) -> None:
 
     @group.group()
     def jobs() -> None:
-        """Scheduled jobs (report, feedback, retrain): list them, or run one now (for cron users)."""
+        """Scheduled jobs (report, feedback, retrain, audit): list them, or run one now (for cron users)."""
 
     def _scheduler(state: Any, db: str | None) -> tuple[Any, AuditStore]:
         from adapters.console.adapter import ConsoleAdapter, default_channels
@@ -243,26 +244,81 @@ def register(group: click.Group) -> None:
 
     @group.group()
     def audit() -> None:
-        """Check or export the hash-chained audit log."""
+        """Check, checkpoint or export the chained audit log (keyed with SO8T_AUDIT_KEY)."""
 
     @audit.command()
     @click.option("--db", default=None, help="audit database")
+    @click.option(
+        "--checkpoint",
+        "checkpoint_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="also check the chain against the signed checkpoints in this file (truncation, rewrites)",
+    )
     @click.pass_obj
-    def verify(state: Any, db: str | None) -> None:
-        """Exit 0 when the chain is intact; otherwise name the first broken row and exit 1."""
+    def verify(state: Any, db: str | None, checkpoint_file: str | None) -> None:
+        """Exit 0 when the chain is intact (and holds every checkpoint); otherwise say why and exit 1."""
+        from bot.checkpoint import CheckpointError, check_checkpoints, read_checkpoints
+
         store = _open_existing(state, db)
+        problem: str | None = None
         try:
             result = store.verify_chain()
+            if result.ok and checkpoint_file is not None:
+                if store.audit_key is None:
+                    _fail("--checkpoint needs SO8T_AUDIT_KEY (the key the checkpoints were signed with)")
+                try:
+                    problem = check_checkpoints(store, read_checkpoints(checkpoint_file, store.audit_key or b""))
+                except CheckpointError as exc:
+                    problem = str(exc)
         except StoreError as exc:
             _fail(str(exc))
             return
         finally:
             store.close()
-        if result.ok:
-            click.echo(f"audit chain intact: {result.rows} row(s)")
+        if not result.ok:
+            click.echo(f"audit chain broken at row {result.first_broken}: {result.reason}", err=True)
+            sys.exit(1)
+        if problem is not None:
+            click.echo(f"audit checkpoint check failed: {problem}", err=True)
+            sys.exit(1)
+        unkeyed = result.rows - result.keyed
+        keyed = f" ({result.keyed} keyed, {unkeyed} unkeyed)" if unkeyed and result.keyed else ""
+        if not result.keyed and result.rows:
+            keyed = " (unkeyed: set SO8T_AUDIT_KEY to key new rows)"
+        where = f"; holds the checkpoints in {checkpoint_file}" if checkpoint_file else ""
+        click.echo(f"audit chain intact: {result.rows} row(s){keyed}{where}")
+
+    @audit.command(name="checkpoint")
+    @click.option("--db", default=None, help="audit database")
+    @click.option(
+        "--file",
+        "checkpoint_file",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="append here (default $SO8T_AUDIT_CHECKPOINT, audit.checkpoint or var/audit-checkpoints.jsonl)",
+    )
+    @click.pass_obj
+    def checkpoint_cmd(state: Any, db: str | None, checkpoint_file: str | None) -> None:
+        """Verify the chain, then append a signed checkpoint of its head (row count + last MAC)."""
+        from bot.checkpoint import checkpoint_path, write_checkpoint
+        from bot.ops_settings import load_ops_settings
+
+        try:
+            ops = load_ops_settings(state.config)
+        except ConfigError as exc:
+            _fail(str(exc))
             return
-        click.echo(f"audit chain broken at row {result.first_broken}: {result.reason}", err=True)
-        sys.exit(1)
+        path = Path(checkpoint_file) if checkpoint_file else checkpoint_path(ops.audit.checkpoint)
+        store = _open_existing(state, db)
+        try:
+            cp = write_checkpoint(store, path, time.time())
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        finally:
+            store.close()
+        click.echo(f"checkpoint: {cp.rows} row(s), head {cp.mac[:16]}… appended to {path}")
 
     @audit.command()
     @click.option("--since", default=None, help="start (2024-05-01, 2024-05-01T09:00 or 7d)")
@@ -290,6 +346,40 @@ def register(group: click.Group) -> None:
             store.close()
         if out:
             click.echo(f"wrote {n} row(s) to {out}", err=True)
+
+    @group.command()
+    @click.option("--db", default=None, help="audit database")
+    @click.option(
+        "--days",
+        type=click.FloatRange(0, 36500),
+        default=None,
+        help="retention in days (default privacy.retention_days, 30)",
+    )
+    @click.pass_obj
+    def purge(state: Any, db: str | None, days: float | None) -> None:
+        """Forget originals past retention: the encrypted request of escalations opened before it, and
+        the raw payload of events received before it and never finished (the daily audit job does this)."""
+        from bot.ops_settings import load_ops_settings
+
+        try:
+            ops = load_ops_settings(state.config)
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
+        retention = ops.privacy.retention_days if days is None else days
+        store = _open_existing(state, db)
+        now = time.time()
+        try:
+            purged = store.purge(now - retention * 86400.0, now)
+        except StoreError as exc:
+            _fail(str(exc))
+            return
+        finally:
+            store.close()
+        click.echo(
+            f"purged {purged['requests']} encrypted original(s) and {purged['events']} stale event(s) "
+            f"older than {retention:g} day(s)"
+        )
 
     @group.command(name="pii-check")
     @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="also write the rates here")

@@ -22,7 +22,7 @@ from bot.audit import AuditStore, DecisionRecord, StoreError
 from bot.escalations import Escalations, format_deadline
 from bot.events import ActionEvent, ActionResult, Button, Escalation, Message
 from bot.metrics import Counter, Gauge, Histogram, Registry
-from bot.pii import mask, sha256_text
+from bot.pii import mask
 from bot.policy import FairQueue, Policy, QueueFull
 from bot.replies import Replies
 from bot.reports import build_report, render_markdown, week_range
@@ -325,7 +325,7 @@ class Bot:
                             decision=decision,
                             latency_ms=latency_ms,
                             text_masked=masked,
-                            text_sha256=sha256_text(msg.text),
+                            text_sha256=self.store.text_hash(msg.text),
                         )
                     )
                 except StoreError as exc:

@@ -1,4 +1,5 @@
-"""The scheduled jobs themselves: weekly report, reviewed escalations -> feedback file, retrain + gate.
+"""The scheduled jobs themselves: weekly report, reviewed escalations -> feedback file, retrain + gate,
+and the daily audit job (a signed checkpoint of the chain, originals purged past retention).
 
 Each is `async (JobRun) -> JobResult` over a JobContext (store, settings, adapters to post through),
 so the scheduler, `so8t jobs run NAME` and tests all run the same code.
@@ -14,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditStore
+from bot.audit import AuditStore, StoreError
 from bot.config import Config
 from bot.events import Escalation
 from bot.ops_settings import OpsSettings
@@ -73,13 +74,45 @@ async def report_job(ctx: JobContext, run: JobRun) -> JobResult:
         except Exception as exc:  # noqa: BLE001 - the files are written; say which post failed
             log.warning("posting the report to %s failed (%s)", platform, type(exc).__name__)
             failed.append(platform)
-    detail = {"week": label, "files": [str(p) for p in files], "posted": posted, "post_failed": failed}
+    detail: dict[str, Any] = {"week": label, "files": [str(p) for p in files], "posted": posted, "post_failed": failed}
+    detail["checkpoint"] = checkpoint_now(ctx, run.now)
     outcome = "ok" if not failed else "failed"
     return JobResult(
         outcome,
         f"{label}: {report.total} requests, {len(files)} file(s), posted to {', '.join(posted) or 'no channel'}",
         detail,
     )
+
+
+# ---------------------------------------------------------------------------------------------- audit
+def checkpoint_now(ctx: JobContext, now: float) -> str:
+    """Append a signed checkpoint of the chain head (every report run and the audit job); one line
+    saying what happened (skipped without SO8T_AUDIT_KEY, refused on a broken chain)."""
+    from bot.checkpoint import checkpoint_path, write_checkpoint
+
+    if ctx.store.audit_key is None:
+        return "skipped: SO8T_AUDIT_KEY is not set"
+    path = checkpoint_path(ctx.ops.audit.checkpoint)
+    try:
+        cp = write_checkpoint(ctx.store, path, now)
+    except StoreError as exc:
+        log.error("audit checkpoint failed: %s", exc)
+        return f"failed: {exc}"
+    return f"{cp.rows} row(s) to {path}"
+
+
+def purge_now(ctx: JobContext, now: float) -> dict[str, int]:
+    """Forget originals older than privacy.retention_days (encrypted requests, never-finished events)."""
+    return ctx.store.purge(now - ctx.ops.privacy.retention_days * 86400.0, now)
+
+
+async def audit_job(ctx: JobContext, run: JobRun) -> JobResult:
+    """Checkpoint the chain head outside the store, then purge originals past retention."""
+    checkpoint = checkpoint_now(ctx, run.now)
+    purged = purge_now(ctx, run.now)
+    outcome = "failed" if checkpoint.startswith("failed") else "ok"
+    summary = f"checkpoint {checkpoint}; purged {purged['requests']} original(s), {purged['events']} stale event(s)"
+    return JobResult(outcome, summary[:500], {"checkpoint": checkpoint, "purged": purged})
 
 
 # ---------------------------------------------------------------------------------------------- feedback
@@ -187,4 +220,7 @@ def make_jobs(ctx: JobContext) -> dict[str, JobFn]:
     async def retrain(run: JobRun) -> JobResult:
         return await retrain_job(ctx, run)
 
-    return {"report": report, "feedback": feedback, "retrain": retrain}
+    async def audit(run: JobRun) -> JobResult:
+        return await audit_job(ctx, run)
+
+    return {"report": report, "feedback": feedback, "retrain": retrain, "audit": audit}

@@ -1,4 +1,5 @@
-"""Typed settings of the scheduled jobs: `schedule`, `reports`, `feedback` and `retrain` config sections.
+"""Typed settings of the scheduled jobs: `schedule`, `reports`, `feedback`, `retrain`, `audit` and
+`privacy` config sections.
 
 Every bad value raises ConfigError naming the key (one line), like bot.settings.
 """
@@ -14,7 +15,8 @@ from bot.settings import _check, _duration, _number
 
 DEFAULT_CRON = "0 9 * * mon"  # weekly, Monday 09:00
 DEFAULT_TZ = "Asia/Tokyo"
-JOB_NAMES = ("report", "feedback", "retrain")
+DEFAULT_AUDIT_CRON = "30 3 * * *"  # daily, 03:30: checkpoint the chain, purge originals past retention
+JOB_NAMES = ("report", "feedback", "retrain", "audit")
 REPORT_FORMATS = ("md", "html", "csv", "json")
 
 
@@ -37,6 +39,7 @@ class ScheduleSettings:
             "report": JobSchedule("report", DEFAULT_CRON),
             "feedback": JobSchedule("feedback", DEFAULT_CRON),
             "retrain": JobSchedule("retrain", None),
+            "audit": JobSchedule("audit", DEFAULT_AUDIT_CRON),
         }
     )
     lock_ttl_s: float = 6 * 3600.0  # a lock older than this is taken over (its process died)
@@ -65,11 +68,23 @@ class RetrainSettings:
 
 
 @dataclass(frozen=True)
+class AuditSettings:
+    checkpoint: str | None = None  # signed checkpoints (JSONL); None: $SO8T_AUDIT_CHECKPOINT or the default
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    retention_days: float = 30.0  # encrypted originals (and never-finished raw events) are purged after this
+
+
+@dataclass(frozen=True)
 class OpsSettings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     reports: ReportSettings = field(default_factory=ReportSettings)
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
     retrain: RetrainSettings = field(default_factory=RetrainSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
 
 def _tz(value: Any, where: str) -> str:
@@ -97,7 +112,7 @@ def check_cron(expr: str, tz: str, where: str) -> str:
 
 def _job(name: str, value: Any, default_tz: str, default_cron: str | None) -> JobSchedule:
     where = f"schedule.{name}"
-    if value is None and name not in ("report", "feedback"):
+    if value is None and name not in ("report", "feedback", "audit"):
         return JobSchedule(name, None, default_tz)
     if value is False or value == "off":
         return JobSchedule(name, None, default_tz)
@@ -126,6 +141,7 @@ def load_ops_settings(config: Config) -> OpsSettings:
         "report": _job("report", sch.get("report"), tz, DEFAULT_CRON),
         "feedback": _job("feedback", sch.get("feedback"), tz, DEFAULT_CRON),
         "retrain": _job("retrain", sch.get("retrain"), tz, None),
+        "audit": _job("audit", sch.get("audit"), tz, DEFAULT_AUDIT_CRON),
     }
     schedule = ScheduleSettings(
         timezone=tz, jobs=jobs, lock_ttl_s=_duration(sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")
@@ -170,4 +186,14 @@ def load_ops_settings(config: Config) -> OpsSettings:
         max_refuse_recall_drop=_number(rt, "max_refuse_recall_drop", "retrain", 0.01, 0.0, 1.0),
         epochs=_number(rt, "epochs", "retrain", 40, 1, 10000, integer=True),
     )
-    return OpsSettings(schedule, reports, FeedbackSettings(fdir), retrain)
+
+    aud = config.section("audit")
+    _check(aud, "audit", {"checkpoint"})
+    checkpoint = aud.get("checkpoint")
+    if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
+        raise ConfigError("config: key 'audit.checkpoint' must be a file path")
+
+    priv = config.section("privacy")
+    _check(priv, "privacy", {"retention_days"})
+    privacy = PrivacySettings(retention_days=_number(priv, "retention_days", "privacy", 30.0, 0.0, 36500.0))
+    return OpsSettings(schedule, reports, FeedbackSettings(fdir), retrain, AuditSettings(checkpoint), privacy)

@@ -143,8 +143,9 @@ def test_escalation_open_is_idempotent_and_resolve_once(tmp_path: Path) -> None:
     assert replay  # the same event finishing after a crash
     _, other = store.resolve_escalation(Resolution(e1.id, "decline", "x", "", 32.0, "ev2"))
     assert not other
-    assert store.verify_chain().ok and store.verify_chain().rows == 2
-    assert store.counts()["verdict"] == {"ESCALATE": 1}  # resolutions are chained but not counted
+    # the decision, the escalation opening and its resolution (a replay chains nothing)
+    assert store.verify_chain().ok and store.verify_chain().rows == 3
+    assert store.counts()["verdict"] == {"ESCALATE": 1}  # openings and resolutions are chained, not counted
 
 
 def test_write_failure_is_a_store_error(tmp_path: Path) -> None:
