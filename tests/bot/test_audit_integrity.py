@@ -334,3 +334,51 @@ def test_purge_expires_stale_raw_events(tmp_path: Path) -> None:
     assert store.event_state("console", "old") == "expired"
     assert store.conn.execute("SELECT payload FROM events WHERE event_id = 'old'").fetchone()[0] is None
     assert len(store.pending_events()) == 1
+
+
+# ------------------------------------------------------------------------------------ settings, CLI, start-up
+def test_audit_and_privacy_config_keys() -> None:
+    from bot.config import ConfigError, parse_config
+    from bot.ops_settings import load_ops_settings
+
+    ops = load_ops_settings(parse_config({}, "t"))
+    assert ops.privacy.retention_days == 30.0 and ops.audit.checkpoint is None
+    assert ops.schedule.jobs["audit"].cron == "30 3 * * *"
+    ops = load_ops_settings(
+        parse_config(
+            {"audit": {"checkpoint": "x.jsonl"}, "privacy": {"retention_days": 7}, "schedule": {"audit": "off"}}, "t"
+        )
+    )
+    assert ops.audit.checkpoint == "x.jsonl" and ops.privacy.retention_days == 7.0
+    assert not ops.schedule.jobs["audit"].enabled
+    for bad, needle in (
+        ({"privacy": {"retention": 3}}, "unknown key 'privacy.retention'"),
+        ({"privacy": {"retention_days": -1}}, "privacy.retention_days"),
+        ({"audit": {"checkpoint": 3}}, "audit.checkpoint"),
+        ({"audit": {"key": "x"}}, "unknown key 'audit.key'"),
+    ):
+        with pytest.raises(ConfigError, match=needle):
+            load_ops_settings(parse_config(bad, "t"))
+
+
+def test_purge_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SO8T_DB", raising=False)
+    monkeypatch.delenv("SO8T_CONFIG", raising=False)
+    path = tmp_path / "so8t.db"
+    store = _store(path, 0, key=None)
+    store.record_event("console", "old", "message", {"text": "x"}, 1.0)
+    store.close()
+    r = CliRunner().invoke(main, ["purge", "--db", str(path)])
+    assert r.exit_code == 0 and "1 stale event(s) older than 30 day(s)" in r.output, r.output
+
+
+def test_startup_warns_once_without_the_audit_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.app import build_app
+    from bot.config import parse_config
+    from tests.fakes import FakeRuntime
+
+    app = build_app(parse_config({}, "t"), FakeRuntime(), db_path=str(tmp_path / "a.db"))
+    app.store.close()
+    warnings = [r.getMessage() for r in caplog.records if "SO8T_AUDIT_KEY is not set" in r.getMessage()]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
