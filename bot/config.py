@@ -5,7 +5,9 @@ A bad file gets one ConfigError naming the key; callers print it as one line.
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,53 @@ class ConfigError(ValueError):
     """A user-fixable problem in config.yaml or the environment; str() is one line."""
 
 
+# Every top-level key any part of SO8T reads; a key outside this set is a typo (or a stale key).
+TOP_LEVEL_KEYS = frozenset(
+    {
+        "safety_threshold",
+        "rationale",
+        "model",
+        "safety",
+        "storage",
+        "policy",
+        "roles",
+        "escalation",
+        "console",
+        "schedule",
+        "reports",
+        "feedback",
+        "retrain",
+        "audit",
+        "privacy",
+        "slack",
+        "discord",
+    }
+)
+
+
+def unknown_key(path: str, known: Iterable[str], source: str) -> ConfigError:
+    """The one wording of an unknown key at any level: the closest known key, else all of them.
+
+    `path` is dotted from the top (`policy.queue.max_totl`); `source` is the file as the user named it.
+    """
+    names = sorted(str(k) for k in known)
+    leaf = path.rpartition(".")[2]
+    close = difflib.get_close_matches(leaf, names, n=1, cutoff=0.6)
+    if close:
+        prefix = path.rpartition(".")[0]
+        suggestion = f"{prefix}.{close[0]}" if prefix else close[0]
+        return ConfigError(f"unknown key '{path}' in {source} — did you mean '{suggestion}'?")
+    return ConfigError(f"unknown key '{path}' in {source} (known: {', '.join(names)})")
+
+
+def check_keys(section: dict[str, Any], prefix: str, known: Iterable[str], source: str) -> None:
+    """Raise unknown_key for the first key of `section` (at dotted `prefix`, "" at the top) not in `known`."""
+    allowed = set(known)
+    for key in section:
+        if key not in allowed:
+            raise unknown_key(f"{prefix}.{key}" if prefix else str(key), allowed, source)
+
+
 @dataclass(frozen=True)
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -29,13 +78,18 @@ class Config:
     def safety_threshold(self) -> float:
         return self.model.safety_threshold
 
+    @property
+    def where(self) -> str:
+        """The file as every error names it ("defaults" when none was read)."""
+        return self.source or "config"
+
     def section(self, name: str) -> dict[str, Any]:
         """A top-level mapping of the file ({} when absent); raises ConfigError when not a mapping."""
         value = self.raw.get(name, {})
         if value is None:
             return {}
         if not isinstance(value, dict):
-            raise ConfigError(f"{self.source or 'config'}: key '{name}' must be a mapping")
+            raise ConfigError(f"{self.where}: key '{name}' must be a mapping")
         return value
 
 
@@ -56,12 +110,15 @@ def load_dotenv(path: str | Path = ".env") -> None:
         os.environ.setdefault(key, value)
 
 
-def _num(data: dict[str, Any], key: str, where: str, kind: type, lo: float, hi: float) -> Any:
+def _num(data: dict[str, Any], key: str, source: str, kind: type, lo: float, hi: float, prefix: str = "") -> Any:
     value = data[key]
+    path = f"{prefix}.{key}" if prefix else key
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise ConfigError(f"{where}: key '{key}' must be {'an integer' if kind is int else 'a number'}, got {value!r}")
+        raise ConfigError(
+            f"{source}: key '{path}' must be {'an integer' if kind is int else 'a number'}, got {value!r}"
+        )
     if not lo <= value <= hi:
-        raise ConfigError(f"{where}: key '{key}' must be between {lo} and {hi}, got {value!r}")
+        raise ConfigError(f"{source}: key '{path}' must be between {lo} and {hi}, got {value!r}")
     return kind(value)
 
 
@@ -70,6 +127,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the file must be a YAML mapping of keys, got {type(data).__name__}")
+    check_keys(data, "", TOP_LEVEL_KEYS, source)
     kwargs: dict[str, Any] = {}
     if "safety_threshold" in data:
         kwargs["safety_threshold"] = _num(data, "safety_threshold", source, float, 0.0, 1.0)
@@ -81,27 +139,33 @@ def parse_config(data: Any, source: str = "config") -> Config:
     if not isinstance(model, dict):
         raise ConfigError(f"{source}: key 'model' must be a mapping (path, adapter, threads, n_ctx)")
     known = {
-        "path", "answer_model", "adapter", "head", "hazard_head", "threads", "n_ctx", "max_answer_tokens",
-        "temperature", "seed",
+        "path",
+        "answer_model",
+        "adapter",
+        "head",
+        "hazard_head",
+        "threads",
+        "n_ctx",
+        "max_answer_tokens",
+        "temperature",
+        "seed",
     }
-    for key in model:
-        if key not in known:
-            raise ConfigError(f"{source}: unknown key 'model.{key}' (known: {', '.join(sorted(known))})")
+    check_keys(model, "model", known, source)
     for key in ("path", "answer_model", "adapter", "head", "hazard_head"):
         if model.get(key) is not None:
             if not isinstance(model[key], str):
                 raise ConfigError(f"{source}: key 'model.{key}' must be a file path string")
             kwargs[key] = model[key]
     if model.get("threads") is not None:
-        kwargs["threads"] = _num(model, "threads", f"{source}: model", int, 1, 512)
+        kwargs["threads"] = _num(model, "threads", source, int, 1, 512, "model")
     if "n_ctx" in model:
-        kwargs["n_ctx"] = _num(model, "n_ctx", f"{source}: model", int, 256, 131072)
+        kwargs["n_ctx"] = _num(model, "n_ctx", source, int, 256, 131072, "model")
     if "max_answer_tokens" in model:
-        kwargs["max_answer_tokens"] = _num(model, "max_answer_tokens", f"{source}: model", int, 1, 8192)
+        kwargs["max_answer_tokens"] = _num(model, "max_answer_tokens", source, int, 1, 8192, "model")
     if "temperature" in model:
-        kwargs["temperature"] = _num(model, "temperature", f"{source}: model", float, 0.0, 2.0)
+        kwargs["temperature"] = _num(model, "temperature", source, float, 0.0, 2.0, "model")
     if "seed" in model:
-        kwargs["seed"] = _num(model, "seed", f"{source}: model", int, 0, 2**31 - 1)
+        kwargs["seed"] = _num(model, "seed", source, int, 0, 2**31 - 1, "model")
     kwargs.update(_safety(data, source))
     # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD / SO8T_HAZARD_HEAD)
     for env, key in (
@@ -122,13 +186,11 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
     if not isinstance(safety, dict):
         raise ConfigError(f"{source}: key 'safety' must be a mapping (hazard_threshold, hazard_review, ...)")
     known = {"hazard_threshold", "hazard_review", "hazard_clear", "domain_threshold", "severity_terms"}
-    for key in safety:
-        if key not in known:
-            raise ConfigError(f"{source}: unknown key 'safety.{key}' (known: {', '.join(sorted(known))})")
+    check_keys(safety, "safety", known, source)
     out: dict[str, Any] = {}
     for key in ("hazard_threshold", "hazard_review", "hazard_clear", "domain_threshold"):
         if key in safety:
-            out[key] = _num(safety, key, f"{source}: safety", float, 0.0, 1.0)
+            out[key] = _num(safety, key, source, float, 0.0, 1.0, "safety")
     terms = safety.get("severity_terms")
     if terms is not None:
         if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):

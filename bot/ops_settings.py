@@ -87,30 +87,30 @@ class OpsSettings:
     privacy: PrivacySettings = field(default_factory=PrivacySettings)
 
 
-def _tz(value: Any, where: str) -> str:
+def _tz(src: str, value: Any, where: str) -> str:
     if not isinstance(value, str) or not value:
-        raise ConfigError(f"config: key '{where}' must be a time zone name like Asia/Tokyo or UTC")
+        raise ConfigError(f"{src}: key '{where}' must be a time zone name like Asia/Tokyo or UTC")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"config: key '{where}' is not a known time zone: {value!r}") from None
+        raise ConfigError(f"{src}: key '{where}' is not a known time zone: {value!r}") from None
     return value
 
 
-def check_cron(expr: str, tz: str, where: str) -> str:
+def check_cron(src: str, expr: str, tz: str, where: str) -> str:
     from apscheduler.triggers.cron import CronTrigger
 
     try:
         CronTrigger.from_crontab(expr, timezone=tz)
     except ValueError as exc:
         raise ConfigError(
-            f"config: key '{where}' is not a cron expression (minute hour day month weekday): "
+            f"{src}: key '{where}' is not a cron expression (minute hour day month weekday): "
             f"{expr!r} ({str(exc).splitlines()[0]})"
         ) from None
     return expr
 
 
-def _job(name: str, value: Any, default_tz: str, default_cron: str | None) -> JobSchedule:
+def _job(src: str, name: str, value: Any, default_tz: str, default_cron: str | None) -> JobSchedule:
     where = f"schedule.{name}"
     if value is None and name not in ("report", "feedback", "audit"):
         return JobSchedule(name, None, default_tz)
@@ -119,81 +119,82 @@ def _job(name: str, value: Any, default_tz: str, default_cron: str | None) -> Jo
     if value is None or value is True:
         return JobSchedule(name, default_cron or DEFAULT_CRON, default_tz)
     if isinstance(value, str):
-        return JobSchedule(name, check_cron(value, default_tz, where), default_tz)
+        return JobSchedule(name, check_cron(src, value, default_tz, where), default_tz)
     if isinstance(value, dict):
-        _check(value, where, {"cron", "timezone", "enabled"})
-        tz = _tz(value.get("timezone", default_tz), f"{where}.timezone")
+        _check(src, value, where, {"cron", "timezone", "enabled"})
+        tz = _tz(src, value.get("timezone", default_tz), f"{where}.timezone")
         enabled = value.get("enabled", True)
         if not isinstance(enabled, bool):
-            raise ConfigError(f"config: key '{where}.enabled' must be true or false")
+            raise ConfigError(f"{src}: key '{where}.enabled' must be true or false")
         cron = value.get("cron", default_cron or DEFAULT_CRON)
         if not isinstance(cron, str):
-            raise ConfigError(f"config: key '{where}.cron' must be a cron expression string")
-        return JobSchedule(name, check_cron(cron, tz, f"{where}.cron") if enabled else None, tz)
-    raise ConfigError(f"config: key '{where}' must be a cron string, a mapping (cron, timezone) or off")
+            raise ConfigError(f"{src}: key '{where}.cron' must be a cron expression string")
+        return JobSchedule(name, check_cron(src, cron, tz, f"{where}.cron") if enabled else None, tz)
+    raise ConfigError(f"{src}: key '{where}' must be a cron string, a mapping (cron, timezone) or off")
 
 
 def load_ops_settings(config: Config) -> OpsSettings:
+    src = config.where
     sch = config.section("schedule")
-    _check(sch, "schedule", {"timezone", "lock_ttl", *JOB_NAMES})
-    tz = _tz(sch.get("timezone", DEFAULT_TZ), "schedule.timezone")
+    _check(src, sch, "schedule", {"timezone", "lock_ttl", *JOB_NAMES})
+    tz = _tz(src, sch.get("timezone", DEFAULT_TZ), "schedule.timezone")
     jobs = {
-        "report": _job("report", sch.get("report"), tz, DEFAULT_CRON),
-        "feedback": _job("feedback", sch.get("feedback"), tz, DEFAULT_CRON),
-        "retrain": _job("retrain", sch.get("retrain"), tz, None),
-        "audit": _job("audit", sch.get("audit"), tz, DEFAULT_AUDIT_CRON),
+        "report": _job(src, "report", sch.get("report"), tz, DEFAULT_CRON),
+        "feedback": _job(src, "feedback", sch.get("feedback"), tz, DEFAULT_CRON),
+        "retrain": _job(src, "retrain", sch.get("retrain"), tz, None),
+        "audit": _job(src, "audit", sch.get("audit"), tz, DEFAULT_AUDIT_CRON),
     }
     schedule = ScheduleSettings(
-        timezone=tz, jobs=jobs, lock_ttl_s=_duration(sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")
+        timezone=tz, jobs=jobs, lock_ttl_s=_duration(src, sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")
     )
 
     rep = config.section("reports")
-    _check(rep, "reports", {"dir", "formats", "channels", "timezone"})
+    _check(src, rep, "reports", {"dir", "formats", "channels", "timezone"})
     rdir = rep.get("dir", "reports")
     if not isinstance(rdir, str) or not rdir:
-        raise ConfigError("config: key 'reports.dir' must be a directory path")
+        raise ConfigError(f"{src}: key 'reports.dir' must be a directory path")
     formats = rep.get("formats", list(REPORT_FORMATS))
     if isinstance(formats, str):
         formats = [formats]
     if not isinstance(formats, list) or not formats or any(f not in REPORT_FORMATS for f in formats):
-        raise ConfigError(f"config: key 'reports.formats' must be a list of {', '.join(REPORT_FORMATS)}")
+        raise ConfigError(f"{src}: key 'reports.formats' must be a list of {', '.join(REPORT_FORMATS)}")
     channels = rep.get("channels") or {}
     if not isinstance(channels, dict) or not all(
         isinstance(v, (str, int)) and not isinstance(v, bool) for v in channels.values()
     ):
-        raise ConfigError("config: key 'reports.channels' must be a mapping of platform -> channel")
+        raise ConfigError(f"{src}: key 'reports.channels' must be a mapping of platform -> channel")
     reports = ReportSettings(
         dir=rdir,
         formats=tuple(dict.fromkeys(formats)),
         channels={str(k): str(v) for k, v in channels.items()},
-        timezone=_tz(rep.get("timezone", tz), "reports.timezone"),
+        timezone=_tz(src, rep.get("timezone", tz), "reports.timezone"),
     )
 
     fb = config.section("feedback")
-    _check(fb, "feedback", {"dir"})
+    _check(src, fb, "feedback", {"dir"})
     fdir = fb.get("dir", "training/data/feedback")
     if not isinstance(fdir, str) or not fdir:
-        raise ConfigError("config: key 'feedback.dir' must be a directory path")
+        raise ConfigError(f"{src}: key 'feedback.dir' must be a directory path")
 
     rt = config.section("retrain")
-    _check(rt, "retrain", {"models_dir", "versions_dir", "max_refuse_recall_drop", "epochs"})
+    _check(src, rt, "retrain", {"models_dir", "versions_dir", "max_refuse_recall_drop", "epochs"})
     for key in ("models_dir", "versions_dir"):
         if key in rt and (not isinstance(rt[key], str) or not rt[key]):
-            raise ConfigError(f"config: key 'retrain.{key}' must be a directory path")
+            raise ConfigError(f"{src}: key 'retrain.{key}' must be a directory path")
     retrain = RetrainSettings(
         models_dir=rt.get("models_dir", "var/models"),
         versions_dir=rt.get("versions_dir", "training/data/versions"),
-        max_refuse_recall_drop=_number(rt, "max_refuse_recall_drop", "retrain", 0.01, 0.0, 1.0),
-        epochs=_number(rt, "epochs", "retrain", 40, 1, 10000, integer=True),
+        max_refuse_recall_drop=_number(src, rt, "max_refuse_recall_drop", "retrain", 0.01, 0.0, 1.0),
+        epochs=_number(src, rt, "epochs", "retrain", 40, 1, 10000, integer=True),
     )
 
     aud = config.section("audit")
-    _check(aud, "audit", {"checkpoint"})
+    _check(src, aud, "audit", {"checkpoint"})
     checkpoint = aud.get("checkpoint")
     if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
-        raise ConfigError("config: key 'audit.checkpoint' must be a file path")
+        raise ConfigError(f"{src}: key 'audit.checkpoint' must be a file path")
 
     priv = config.section("privacy")
-    _check(priv, "privacy", {"retention_days"})
-    privacy = PrivacySettings(retention_days=_number(priv, "retention_days", "privacy", 30.0, 0.0, 36500.0))
+    _check(src, priv, "privacy", {"retention_days"})
+    privacy = PrivacySettings(retention_days=_number(src, priv, "retention_days", "privacy", 30.0, 0.0, 36500.0))
     return OpsSettings(schedule, reports, FeedbackSettings(fdir), retrain, AuditSettings(checkpoint), privacy)

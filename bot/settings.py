@@ -9,40 +9,38 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, check_keys, unknown_key
 from runtime.base import REVIEW_DOMAINS
 
 DEFAULT_DB = "var/so8t.db"
 DEFAULT_DEADLINE_S = 4 * 3600.0
 
 
-def _check(section: dict[str, Any], name: str, known: set[str]) -> None:
-    for key in section:
-        if key not in known:
-            raise ConfigError(f"config: unknown key '{name}.{key}' (known: {', '.join(sorted(known))})")
+def _check(src: str, section: dict[str, Any], name: str, known: set[str]) -> None:
+    check_keys(section, name, known, src)
 
 
 def _number(
-    section: dict[str, Any], key: str, where: str, default: float, lo: float, hi: float, integer: bool = False
+    src: str, section: dict[str, Any], key: str, where: str, default: float, lo: float, hi: float, integer: bool = False
 ) -> Any:
     if key not in section or section[key] is None:
         return int(default) if integer else float(default)
     value = section[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
         kind = "an integer" if integer else "a number"
-        raise ConfigError(f"config: key '{where}.{key}' must be {kind}, got {value!r}")
+        raise ConfigError(f"{src}: key '{where}.{key}' must be {kind}, got {value!r}")
     if not lo <= value <= hi:
-        raise ConfigError(f"config: key '{where}.{key}' must be between {lo} and {hi}, got {value!r}")
+        raise ConfigError(f"{src}: key '{where}.{key}' must be between {lo} and {hi}, got {value!r}")
     return int(value) if integer else float(value)
 
 
-def _str_list(value: Any, where: str) -> tuple[str, ...]:
+def _str_list(src: str, value: Any, where: str) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
         return (value,)
     if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-        raise ConfigError(f"config: key '{where}' must be a list of names")
+        raise ConfigError(f"{src}: key '{where}' must be a list of names")
     return tuple(str(v) for v in value)
 
 
@@ -118,10 +116,10 @@ class BotSettings:
     stream_update_s: float = 0.3  # how often a streamed answer's message is updated
 
 
-def _duration(value: Any, where: str) -> float:
+def _duration(src: str, value: Any, where: str) -> float:
     """Seconds from a number or '30m' / '4h' / '2d' / '90s'."""
     if isinstance(value, bool):
-        raise ConfigError(f"config: key '{where}' must be a duration like 30m, 4h or 2d")
+        raise ConfigError(f"{src}: key '{where}' must be a duration like 30m, 4h or 2d")
     if isinstance(value, (int, float)) and value > 0:
         return float(value)
     if isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
@@ -131,99 +129,100 @@ def _duration(value: Any, where: str) -> float:
             n = -1
         if n > 0:
             return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
-    raise ConfigError(f"config: key '{where}' must be a duration like 30m, 4h or 2d, got {value!r}")
+    raise ConfigError(f"{src}: key '{where}' must be a duration like 30m, 4h or 2d, got {value!r}")
 
 
 def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     """Settings from config; the DB path is --db, then $SO8T_DB, then storage.path, then var/so8t.db."""
+    src = config.where
     storage = config.section("storage")
-    _check(storage, "storage", {"path"})
+    _check(src, storage, "storage", {"path"})
     path = db_path or os.environ.get("SO8T_DB") or storage.get("path") or DEFAULT_DB
     if not isinstance(path, str):
-        raise ConfigError("config: key 'storage.path' must be a file path string")
+        raise ConfigError(f"{src}: key 'storage.path' must be a file path string")
 
     pol = config.section("policy")
-    _check(pol, "policy", {"allow_channels", "deny_channels", "rate_limit", "context", "queue"})
+    _check(src, pol, "policy", {"allow_channels", "deny_channels", "rate_limit", "context", "queue"})
     rate, ctx, queue = ({} if pol.get(k) is None else pol[k] for k in ("rate_limit", "context", "queue"))
     for name, sec in (("rate_limit", rate), ("context", ctx), ("queue", queue)):
         if not isinstance(sec, dict):
-            raise ConfigError(f"config: key 'policy.{name}' must be a mapping")
-    _check(rate, "policy.rate_limit", {"per_minute", "burst"})
-    _check(ctx, "policy.context", {"turns", "tokens"})
-    _check(queue, "policy.queue", {"max_total", "max_per_user", "busy_notice_after"})
+            raise ConfigError(f"{src}: key 'policy.{name}' must be a mapping")
+    _check(src, rate, "policy.rate_limit", {"per_minute", "burst"})
+    _check(src, ctx, "policy.context", {"turns", "tokens"})
+    _check(src, queue, "policy.queue", {"max_total", "max_per_user", "busy_notice_after"})
     policy = PolicySettings(
-        allow_channels=_str_list(pol.get("allow_channels"), "policy.allow_channels"),
-        deny_channels=_str_list(pol.get("deny_channels"), "policy.deny_channels"),
-        rate_per_minute=_number(rate, "per_minute", "policy.rate_limit", 20, 0, 100000),
-        rate_burst=_number(rate, "burst", "policy.rate_limit", 10, 1, 100000, integer=True),
-        context_turns=_number(ctx, "turns", "policy.context", 6, 0, 100, integer=True),
-        context_tokens=_number(ctx, "tokens", "policy.context", 512, 0, 100000, integer=True),
+        allow_channels=_str_list(src, pol.get("allow_channels"), "policy.allow_channels"),
+        deny_channels=_str_list(src, pol.get("deny_channels"), "policy.deny_channels"),
+        rate_per_minute=_number(src, rate, "per_minute", "policy.rate_limit", 20, 0, 100000),
+        rate_burst=_number(src, rate, "burst", "policy.rate_limit", 10, 1, 100000, integer=True),
+        context_turns=_number(src, ctx, "turns", "policy.context", 6, 0, 100, integer=True),
+        context_tokens=_number(src, ctx, "tokens", "policy.context", 512, 0, 100000, integer=True),
         queue=QueueSettings(
-            max_total=_number(queue, "max_total", "policy.queue", 200, 1, 1_000_000, integer=True),
-            max_per_user=_number(queue, "max_per_user", "policy.queue", 20, 1, 1_000_000, integer=True),
-            busy_notice_after=_number(queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True),
+            max_total=_number(src, queue, "max_total", "policy.queue", 200, 1, 1_000_000, integer=True),
+            max_per_user=_number(src, queue, "max_per_user", "policy.queue", 20, 1, 1_000_000, integer=True),
+            busy_notice_after=_number(src, queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True),
         ),
     )
 
     rol = config.section("roles")
-    _check(rol, "roles", {"admins", "reviewers"})
+    _check(src, rol, "roles", {"admins", "reviewers"})
     reviewers_raw = rol.get("reviewers") or {}
     if not isinstance(reviewers_raw, dict):
-        raise ConfigError("config: key 'roles.reviewers' must be a mapping of domain -> list of users")
+        raise ConfigError(f"{src}: key 'roles.reviewers' must be a mapping of domain -> list of users")
     reviewers: dict[str, tuple[str, ...]] = {}
     for domain, users in reviewers_raw.items():
         if domain not in REVIEW_DOMAINS:
-            raise ConfigError(
-                f"config: unknown domain 'roles.reviewers.{domain}' (known: {', '.join(REVIEW_DOMAINS)})"
-            )
-        reviewers[domain] = _str_list(users, f"roles.reviewers.{domain}")
-    roles = RoleSettings(admins=_str_list(rol.get("admins"), "roles.admins"), reviewers=reviewers)
+            raise unknown_key(f"roles.reviewers.{domain}", REVIEW_DOMAINS, src)
+        reviewers[domain] = _str_list(src, users, f"roles.reviewers.{domain}")
+    roles = RoleSettings(admins=_str_list(src, rol.get("admins"), "roles.admins"), reviewers=reviewers)
 
     esc = config.section("escalation")
-    _check(esc, "escalation", {"channels", "deadlines", "default_deadline", "check_interval", "fallback_domain"})
+    _check(src, esc, "escalation", {"channels", "deadlines", "default_deadline", "check_interval", "fallback_domain"})
     channels_raw = esc.get("channels") or {}
     if not isinstance(channels_raw, dict):
-        raise ConfigError("config: key 'escalation.channels' must be a mapping of platform -> domain -> channel")
+        raise ConfigError(f"{src}: key 'escalation.channels' must be a mapping of platform -> domain -> channel")
     channels: dict[str, dict[str, str]] = {}
     for platform, mapping in channels_raw.items():
         if not isinstance(mapping, dict):
-            raise ConfigError(f"config: key 'escalation.channels.{platform}' must be a mapping of domain -> channel")
+            raise ConfigError(f"{src}: key 'escalation.channels.{platform}' must be a mapping of domain -> channel")
         for domain, channel in mapping.items():
             if domain not in REVIEW_DOMAINS:
-                raise ConfigError(f"config: unknown domain 'escalation.channels.{platform}.{domain}'")
+                raise unknown_key(f"escalation.channels.{platform}.{domain}", REVIEW_DOMAINS, src)
             if not isinstance(channel, str) or not channel:
-                raise ConfigError(f"config: key 'escalation.channels.{platform}.{domain}' must be a channel name")
+                raise ConfigError(f"{src}: key 'escalation.channels.{platform}.{domain}' must be a channel name")
         channels[str(platform)] = {str(d): str(c) for d, c in mapping.items()}
     deadlines_raw = esc.get("deadlines") or {}
     if not isinstance(deadlines_raw, dict):
-        raise ConfigError("config: key 'escalation.deadlines' must be a mapping of domain -> duration")
+        raise ConfigError(f"{src}: key 'escalation.deadlines' must be a mapping of domain -> duration")
     deadlines: dict[str, float] = {}
     for domain, value in deadlines_raw.items():
         if domain not in REVIEW_DOMAINS:
-            raise ConfigError(f"config: unknown domain 'escalation.deadlines.{domain}'")
-        deadlines[domain] = _duration(value, f"escalation.deadlines.{domain}")
+            raise unknown_key(f"escalation.deadlines.{domain}", REVIEW_DOMAINS, src)
+        deadlines[domain] = _duration(src, value, f"escalation.deadlines.{domain}")
     fallback = esc.get("fallback_domain", "compliance")
     if fallback not in REVIEW_DOMAINS:
-        raise ConfigError(f"config: key 'escalation.fallback_domain' must be one of {', '.join(REVIEW_DOMAINS)}")
+        raise ConfigError(f"{src}: key 'escalation.fallback_domain' must be one of {', '.join(REVIEW_DOMAINS)}")
     escalation = EscalationSettings(
         channels=channels,
         deadlines_s=deadlines,
-        default_deadline_s=_duration(esc.get("default_deadline", DEFAULT_DEADLINE_S), "escalation.default_deadline"),
-        check_interval_s=_duration(esc.get("check_interval", 60), "escalation.check_interval"),
+        default_deadline_s=_duration(
+            src, esc.get("default_deadline", DEFAULT_DEADLINE_S), "escalation.default_deadline"
+        ),
+        check_interval_s=_duration(src, esc.get("check_interval", 60), "escalation.check_interval"),
         fallback_domain=fallback,
     )
 
     con = config.section("console")
-    _check(con, "console", {"host", "port", "default_users"})
+    _check(src, con, "console", {"host", "port", "default_users"})
     host = con.get("host", "127.0.0.1")
     if not isinstance(host, str) or not host:
-        raise ConfigError("config: key 'console.host' must be a host name or address")
+        raise ConfigError(f"{src}: key 'console.host' must be a host name or address")
     default_users = con.get("default_users", True)
     if not isinstance(default_users, bool):
-        raise ConfigError("config: key 'console.default_users' must be true or false")
+        raise ConfigError(f"{src}: key 'console.default_users' must be true or false")
     console = ConsoleSettings(
         host=host,
-        port=_number(con, "port", "console", 8765, 0, 65535, integer=True),
+        port=_number(src, con, "port", "console", 8765, 0, 65535, integer=True),
         default_users=default_users,
     )
     if console.default_users:

@@ -31,7 +31,7 @@ from adapters.ledger import Ledger, Posted
 from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
 from bot.audit import StoreError
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, check_keys
 from bot.events import ActionEvent, Button, Message
 from runtime.base import Turn
 
@@ -75,15 +75,14 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> D
         raise ConfigError(f"DISCORD_GUILD_ID must be a server id (digits), got {guild[:30]!r}")
     sync = env.get("DISCORD_SYNC_COMMANDS", "1").strip().lower() not in ("0", "false", "no", "off")
     section = config.section("discord") if config is not None else {}
-    for key in section:
-        if key not in ("thread_archive_minutes", "update_interval"):
-            raise ConfigError(f"config: unknown key 'discord.{key}' (known: thread_archive_minutes, update_interval)")
+    src = config.where if config is not None else "config"
+    check_keys(section, "discord", ("thread_archive_minutes", "update_interval"), src)
     archive = section.get("thread_archive_minutes", 1440)
     if archive not in ARCHIVE_MINUTES:
-        raise ConfigError("config: key 'discord.thread_archive_minutes' must be one of 60, 1440, 4320, 10080")
+        raise ConfigError(f"{src}: key 'discord.thread_archive_minutes' must be one of 60, 1440, 4320, 10080")
     interval = section.get("update_interval", 1.0)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 60:
-        raise ConfigError("config: key 'discord.update_interval' must be a number of seconds between 0 and 60")
+        raise ConfigError(f"{src}: key 'discord.update_interval' must be a number of seconds between 0 and 60")
     return DiscordSettings(token, api_url, int(guild) if guild else None, sync, int(archive), float(interval))
 
 

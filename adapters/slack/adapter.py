@@ -31,7 +31,7 @@ from adapters.slack.translate import PLATFORM, PayloadError
 from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
 from bot.audit import StoreError
-from bot.config import Config, ConfigError
+from bot.config import Config, ConfigError, check_keys
 from bot.events import Button
 from runtime.base import Turn
 
@@ -81,12 +81,11 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> S
     if not api_url.endswith("/"):
         api_url += "/"
     section = config.section("slack") if config is not None else {}
-    for key in section:
-        if key not in ("update_interval",):
-            raise ConfigError(f"config: unknown key 'slack.{key}' (known: update_interval)")
+    src = config.where if config is not None else "config"
+    check_keys(section, "slack", ("update_interval",), src)
     interval = section.get("update_interval", 1.0)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 60:
-        raise ConfigError("config: key 'slack.update_interval' must be a number of seconds between 0 and 60")
+        raise ConfigError(f"{src}: key 'slack.update_interval' must be a number of seconds between 0 and 60")
     return SlackSettings(token, secret, app_token, api_url, float(interval))
 
 

@@ -89,3 +89,45 @@ def test_safety_section_is_read_and_checked(tmp_path: Path) -> None:
         parse_config({"safety": {"hazard_treshold": 0.6}})
     with pytest.raises(ConfigError, match="severity_terms"):
         parse_config({"safety": {"severity_terms": "bomb"}})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("safety_treshold: 0.7\n", "unknown key 'safety_treshold' in {f} — did you mean 'safety_threshold'?"),
+        ("escalaton:\n  check_interval: 5m\n", "unknown key 'escalaton' in {f} — did you mean 'escalation'?"),
+        ("model:\n  n_ctxx: 4096\n", "unknown key 'model.n_ctxx' in {f} — did you mean 'model.n_ctx'?"),
+        ("safety:\n  hazard_treshold: 0.5\n", "unknown key 'safety.hazard_treshold' in {f} — did you mean"),
+    ],
+)
+def test_unknown_keys_name_the_file_and_the_closest_key(tmp_path: Path, text: str, message: str) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError) as exc:
+        load_config(str(f))
+    assert str(exc.value).startswith(message.format(f=f)) and "\n" not in str(exc.value)
+
+
+def test_an_unknown_key_with_nothing_close_lists_the_known_keys() -> None:
+    with pytest.raises(ConfigError) as exc:
+        parse_config({"zzz": 1}, "t.yaml")
+    msg = str(exc.value)
+    assert msg.startswith("unknown key 'zzz' in t.yaml (known: ") and "escalation" in msg and "safety_threshold" in msg
+
+
+def test_every_top_level_key_of_the_example_config_is_known() -> None:
+    import yaml
+
+    from bot.config import TOP_LEVEL_KEYS
+
+    example = yaml.safe_load((Path(__file__).parents[2] / "config.example.yaml").read_text(encoding="utf-8"))
+    assert set(example) <= TOP_LEVEL_KEYS
+    parse_config(example, "config.example.yaml")
+
+
+def test_the_cli_prints_the_typo_line_and_does_not_start(tmp_path: Path) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text("safety_treshold: 0.7\n")
+    res = CliRunner().invoke(main, ["--config", str(f), "serve", "--port", "0"])
+    assert res.exit_code == 2
+    assert f"so8t: error: unknown key 'safety_treshold' in {f} — did you mean 'safety_threshold'?" in res.output

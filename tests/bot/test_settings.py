@@ -15,8 +15,7 @@ def test_defaults_and_console_users(monkeypatch: pytest.MonkeyPatch) -> None:
     assert s.db_path == "var/so8t.db" and s.console.port == 8765 and s.console.host == "127.0.0.1"
     assert s.roles.is_admin("console", "admin") and not s.roles.is_admin("slack", "admin")
     assert all(
-        s.roles.is_reviewer("console", "reviewer", d)
-        for d in ("legal", "medical", "hr", "privacy", "compliance")
+        s.roles.is_reviewer("console", "reviewer", d) for d in ("legal", "medical", "hr", "privacy", "compliance")
     )
     assert not s.roles.is_reviewer("console", "alice", "hr")
     assert s.escalation.channel_for("console", "hr") == "hr-review"
@@ -93,3 +92,47 @@ def test_roles_by_platform_role_id() -> None:
     assert not roles.is_reviewer("discord", "123", "legal", ("901",))
     assert not roles.is_reviewer("slack", "123", "hr", ("901",))  # a role id is per platform
     assert roles.reviewer_domains("discord", "5", ("900",)) == REVIEW_DOMAINS  # admins review every domain
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"policy": {"queue": {"max_totl": 5}}},
+            "unknown key 'policy.queue.max_totl' in t.yaml — did you mean 'policy.queue.max_total'?",
+        ),
+        (
+            {"roles": {"reviewers": {"hrr": ["x"]}}},
+            "unknown key 'roles.reviewers.hrr' in t.yaml — did you mean 'roles.reviewers.hr'?",
+        ),
+        ({"console": {"prot": 1}}, "unknown key 'console.prot' in t.yaml — did you mean 'console.port'?"),
+        ({"console": {"port": 70000}}, "t.yaml: key 'console.port' must be between"),
+        ({"storage": {"path": 3}}, "t.yaml: key 'storage.path'"),
+    ],
+)
+def test_settings_errors_name_the_file_like_the_config_errors(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings(parse_config(data, "t.yaml"))
+    assert str(err.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (
+            {"schedule": {"reprot": "0 9 * * mon"}},
+            "unknown key 'schedule.reprot' in t.yaml — did you mean 'schedule.report'?",
+        ),
+        (
+            {"privacy": {"retention_day": 3}},
+            "unknown key 'privacy.retention_day' in t.yaml — did you mean 'privacy.retention_days'?",
+        ),
+        ({"schedule": {"timezone": "Mars/Base"}}, "t.yaml: key 'schedule.timezone'"),
+    ],
+)
+def test_ops_settings_errors_name_the_file_like_the_config_errors(data: dict[str, object], message: str) -> None:
+    from bot.ops_settings import load_ops_settings
+
+    with pytest.raises(ConfigError) as err:
+        load_ops_settings(parse_config(data, "t.yaml"))
+    assert str(err.value).startswith(message)
