@@ -37,7 +37,12 @@ def fail(message: str, code: int = 2) -> None:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--config", "config_path", default=None, help="config.yaml path (default: $SO8T_CONFIG or ./config.yaml)")
-@click.option("-v", "--verbose", is_flag=True, help="debug logging")
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="debug logging (also APScheduler and llama.cpp warnings; SO8T_LLAMA_LOG=1: all llama.cpp output)",
+)
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     """SO8T: a safety-gated chat-ops bot with a local dual-head model."""
@@ -46,6 +51,8 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # APScheduler logs every job added and run at INFO; the scheduler's own lines say what matters
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
     ctx.obj = CliState(config_path)
 
 

@@ -9,6 +9,7 @@ llama-cpp-python sees the whole prompt cached and samples at once without re-eva
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import dataclasses
 import functools
 import hashlib
@@ -16,6 +17,7 @@ import json
 import logging
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -40,12 +42,64 @@ import llama_cpp.llama as llama_module  # isort: skip
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter  # isort: skip
 
 log = logging.getLogger(__name__)
+llama_log = logging.getLogger("so8t.llama_cpp")  # llama.cpp's own messages (DEBUG; shown with `so8t -v`)
 _SENTINEL = "\x00SO8T{}\x00"
 _SENTINEL_RE = re.compile("\x00SO8T(\\d+)\x00")
 
 
 def physical_cores() -> int:
     return max(1, (os.cpu_count() or 2))
+
+
+# enum ggml_log_level of the bundled llama.cpp (include/ggml.h). llama-cpp-python's own callback uses
+# an older numbering that reads WARN as ERROR, so warnings such as "llama_kv_cache_iswa: using
+# full-size SWA cache" reached stderr on every model load even with verbose=False.
+GGML_LOG_DEBUG, GGML_LOG_INFO, GGML_LOG_WARN, GGML_LOG_ERROR, GGML_LOG_CONT = 1, 2, 3, 4, 5
+LLAMA_LOG_ENV = "SO8T_LLAMA_LOG"  # 1 / info / debug: every llama.cpp message on stderr, as llama.cpp writes it
+
+
+class LlamaLogFilter:
+    """Where a llama.cpp log message goes: errors to stderr always; warnings to the `so8t.llama_cpp`
+    logger at DEBUG (`so8t -v` shows them); info/debug dropped (their model-load chatter is hundreds of
+    lines) unless $SO8T_LLAMA_LOG asks for everything on stderr. Pieces of one line are joined."""
+
+    def __init__(self, logger: logging.Logger = llama_log, env: str | None = None) -> None:
+        self.logger = logger
+        self.env = env
+        self._level = GGML_LOG_INFO
+        self._pending = ""
+
+    def _everything(self) -> bool:
+        value = (self.env if self.env is not None else os.environ.get(LLAMA_LOG_ENV, "")).strip().lower()
+        return value not in ("", "0", "off", "false", "no")
+
+    def __call__(self, level: int, text: str) -> None:
+        if level != GGML_LOG_CONT:
+            self._level = level
+        level = self._level
+        if level >= GGML_LOG_ERROR or self._everything():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+            return
+        if level != GGML_LOG_WARN:
+            return
+        self._pending += text
+        while "\n" in self._pending:
+            line, _, self._pending = self._pending.partition("\n")
+            if line.strip():
+                self.logger.debug("%s", line.rstrip())
+
+
+_log_filter = LlamaLogFilter()
+
+
+@llama_cpp.llama_log_callback  # type: ignore[misc]
+def _llama_log_callback(level: int, text: bytes, _user_data: ctypes.c_void_p) -> None:
+    with contextlib.suppress(Exception):  # an exception must never cross back into C
+        _log_filter(int(level), text.decode("utf-8", errors="replace") if text else "")
+
+
+llama_cpp.llama_log_set(_llama_log_callback, ctypes.c_void_p(0))  # replaces llama-cpp-python's (kept alive here)
 
 
 @contextlib.contextmanager
@@ -469,7 +523,6 @@ def quantize_gguf(src: Path, dst: Path, qtype: str, threads: int | None = None) 
     """llama.cpp's quantizer (llama_model_quantize): src GGUF (F32/F16) -> dst of `qtype` (e.g. Q4_K_M).
 
     Writes to a temporary name first, so a failed run never leaves a half-written dst behind."""
-    import ctypes
 
     ftype = getattr(llama_cpp, f"LLAMA_FTYPE_MOSTLY_{qtype.upper()}", None)
     if ftype is None:

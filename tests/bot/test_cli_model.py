@@ -129,3 +129,11 @@ def test_eval_rejects_rows_without_a_label(tmp_path: Path) -> None:
     data.write_text('{"text": "hi"}\n')
     res = CliRunner().invoke(main, ["eval", "--data", str(data)])
     assert res.exit_code == 2 and "needs a label" in res.output
+
+
+def test_ask_prints_no_llama_cpp_chatter_unless_asked() -> None:
+    """llama.cpp's load-time warning (llama_kv_cache_iswa: using full-size SWA cache) is not on stderr."""
+    res = _ask("hello", {"SO8T_LLAMA_LOG": ""})
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "llama_kv_cache" not in res.stderr and "llama_" not in res.stderr, res.stderr[-2000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1])["decision"] == "ALLOW"

@@ -112,3 +112,12 @@ def test_serve_with_a_bad_config_is_one_line(tmp_path: Path, monkeypatch: pytest
     cfg.write_text("policy:\n  rate_limit:\n    per_minute: lots\n")
     r = CliRunner().invoke(main, ["--config", str(cfg), "serve", "--port", "0"])
     assert r.exit_code == 2 and "policy.rate_limit.per_minute" in r.output
+
+
+@pytest.mark.parametrize(("flags", "level"), [([], "WARNING"), (["-v"], "DEBUG")])
+def test_apscheduler_is_quiet_unless_verbose(db: Path, flags: list[str], level: str) -> None:
+    import logging
+
+    r = CliRunner().invoke(main, [*flags, "report", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert logging.getLevelName(logging.getLogger("apscheduler").level) == level
