@@ -59,6 +59,31 @@ def create_platforms(
 
                 out.append(create_discord(config, bot, env))
         except ImportError:
-            token = "SLACK_BOT_TOKEN" if name == "slack" else "DISCORD_TOKEN"
-            raise ConfigError(f"{token} is set but the {name} extra is missing: pip install 'so8t[{name}]'") from None
+            raise _missing_extra(name) from None
     return out
+
+
+def _missing_extra(name: str) -> ConfigError:
+    token = "SLACK_BOT_TOKEN" if name == "slack" else "DISCORD_TOKEN"
+    return ConfigError(f"{token} is set but the {name} extra is missing: pip install 'so8t[{name}]'")
+
+
+def check_platforms(config: Config, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """Check the variables and config section of every platform whose token is set, building nothing
+    (no Bot, no model): what `so8t serve` checks before the model loads. Returns the platforms' names;
+    raises bot.config.ConfigError (one line), as create_platforms would."""
+    env = os.environ if env is None else env
+    names = enabled(env)
+    for name in names:
+        try:
+            if name == "slack":
+                from adapters.slack.adapter import settings_from_env as slack_settings
+
+                slack_settings(env, config)
+            else:
+                from adapters.discord.adapter import settings_from_env as discord_settings
+
+                discord_settings(env, config)
+        except ImportError:
+            raise _missing_extra(name) from None
+    return names

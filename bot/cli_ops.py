@@ -55,6 +55,59 @@ def _time(value: str | None, name: str) -> float | None:
         raise  # unreachable
 
 
+def check_port(host: str, port: int) -> None:
+    """Bind `host`:`port` as the server will (SO_REUSEADDR, every address the host resolves to) and let
+    go at once; raises OSError when it is taken or not ours. Port 0 (any free port) is not checked."""
+    import socket
+
+    if port == 0:
+        return
+    socks: list[socket.socket] = []
+    try:
+        for family, kind, proto, _name, addr in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            try:
+                sock = socket.socket(family, kind, proto)
+            except OSError:  # a family this host lacks (asyncio skips it too)
+                continue
+            socks.append(sock)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.bind(addr)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def preflight(state: Any, settings: Any, host: str | None, port: int | None) -> Any:
+    """What `so8t serve` checks before loading the model, so no mistake costs a model load: the config
+    (every section), the port, the platform tokens, the store. Fails with one line; returns OpsSettings."""
+    from adapters.platforms import check_platforms
+    from bot.ops_settings import load_ops_settings
+
+    try:
+        ops = load_ops_settings(state.config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    where_host = host or settings.console.host
+    where_port = settings.console.port if port is None else port
+    try:
+        check_port(where_host, where_port)
+    except OSError as exc:
+        _fail(f"cannot listen on {where_host}:{where_port}: {exc.strerror or exc}")
+    try:
+        check_platforms(state.config)
+    except ConfigError as exc:
+        _fail(str(exc))
+    try:
+        AuditStore(settings.db_path).close()
+    except StoreError as exc:
+        _fail(str(exc))
+    return ops
+
+
 def run_server(app: Any, host: str | None, port: int | None) -> None:
     """Serve until SIGINT/SIGTERM; a port in use is one clear line."""
     from bot.app import serve_forever
@@ -98,13 +151,16 @@ def register(group: click.Group) -> None:
     @click.pass_obj
     def serve(state: Any, port: int | None, host: str | None, db: str | None, console: bool | None) -> None:
         """Run the bot: Slack if SLACK_BOT_TOKEN is set, Discord if DISCORD_TOKEN is set (both in one
-        process, one model), else the local console web workspace (no tokens needed)."""
+        process, one model), else the local console web workspace (no tokens needed).
+
+        The config, the port, the platform variables and the store are checked before the model loads."""
         from bot.app import build_app
         from runtime.errors import RuntimeLoadError
 
         settings = _settings(state, db)
+        ops = preflight(state, settings, host, port)
         try:
-            app = build_app(state.config, db_path=db, settings=settings, console=console or None)
+            app = build_app(state.config, db_path=db, settings=settings, console=console or None, ops=ops)
         except (ConfigError, StoreError, RuntimeLoadError) as exc:
             _fail(str(exc))
             return

@@ -67,6 +67,8 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> S
     token = env.get("SLACK_BOT_TOKEN", "").strip()
     if not token:
         raise ConfigError("SLACK_BOT_TOKEN is not set")
+    if not token.startswith("xoxb-"):
+        raise ConfigError("SLACK_BOT_TOKEN must be the app's bot token (xoxb-...), from OAuth & Permissions")
     app_token = env.get("SLACK_APP_TOKEN", "").strip()
     secret = env.get("SLACK_SIGNING_SECRET", "").strip()
     if app_token and not app_token.startswith("xapp-"):

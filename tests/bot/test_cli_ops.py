@@ -121,3 +121,78 @@ def test_apscheduler_is_quiet_unless_verbose(db: Path, flags: list[str], level: 
     r = CliRunner().invoke(main, [*flags, "report", "--db", str(db)])
     assert r.exit_code == 0, r.output
     assert logging.getLevelName(logging.getLogger("apscheduler").level) == level
+
+
+@pytest.fixture()
+def no_model(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[object]:
+    """`so8t serve` must fail before this is called; records any call."""
+    import runtime.loader
+
+    calls: list[object] = []
+
+    def load_runtime(settings: object) -> object:
+        calls.append(settings)
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(runtime.loader, "load_runtime", load_runtime)
+    monkeypatch.chdir(tmp_path)
+    for var in (
+        "SO8T_DB",
+        "SO8T_CONFIG",
+        "SLACK_BOT_TOKEN",
+        "SLACK_APP_TOKEN",
+        "SLACK_SIGNING_SECRET",
+        "DISCORD_TOKEN",
+    ):
+        monkeypatch.delenv(var, raising=False)
+    return calls
+
+
+def test_serve_on_a_taken_port_fails_before_the_model_loads(no_model: list[object], tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "s.db"), "--port", str(port)])
+    assert r.exit_code == 2, r.output
+    assert f"cannot listen on 127.0.0.1:{port}" in r.output and "Traceback" not in r.output
+    assert no_model == []
+
+
+@pytest.mark.parametrize(
+    ("env", "needle"),
+    [
+        ({"SLACK_BOT_TOKEN": "xoxp-user-token", "SLACK_SIGNING_SECRET": "s"}, "SLACK_BOT_TOKEN must be"),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, "SLACK_SIGNING_SECRET is required"),
+        ({"DISCORD_TOKEN": "t", "DISCORD_GUILD_ID": "abc"}, "DISCORD_GUILD_ID"),
+    ],
+)
+def test_serve_with_bad_platform_variables_fails_before_the_model_loads(
+    no_model: list[object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, env: dict[str, str], needle: str
+) -> None:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    r = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "s.db"), "--port", "0"])
+    assert r.exit_code == 2 and needle in r.output and "Traceback" not in r.output, r.output
+    assert no_model == []
+
+
+def test_serve_with_a_corrupt_store_or_bad_schedule_fails_before_the_model_loads(
+    no_model: list[object], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.db"
+    bad.write_bytes(b"garbage" * 1000)
+    r = CliRunner().invoke(main, ["serve", "--db", str(bad), "--port", "0"])
+    assert r.exit_code == 2 and "is corrupt" in r.output
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("schedule:\n  report: 'not a cron'\n")
+    r = CliRunner().invoke(main, ["--config", str(cfg), "serve", "--db", str(tmp_path / "s.db"), "--port", "0"])
+    assert r.exit_code == 2 and "schedule.report" in r.output
+    assert no_model == []
+
+
+def test_serve_loads_the_model_once_every_check_passes(no_model: list[object], tmp_path: Path) -> None:
+    r = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "s.db"), "--port", "0"])
+    assert len(no_model) == 1 and r.exit_code != 0  # the fake loader raised after every check passed
