@@ -273,6 +273,74 @@ def register(group: click.Group) -> None:
         finally:
             store.close()
 
+    @group.command(name="status")
+    @click.option("--db", default=None, help="audit database")
+    @click.option("--json", "as_json", is_flag=True, help="one JSON object")
+    @click.pass_obj
+    def status_cmd(state: Any, db: str | None, as_json: bool) -> None:
+        """What `/so8t status` shows in chat, from the shell: model, adapter, heads, store, open cases,
+        scheduled jobs (last and next runs). Loads no model (ids come from the files and the heads'
+        metadata) and needs no platform tokens; the request queue lives inside `so8t serve` (/healthz)."""
+        from bot.core import _job_line
+        from bot.ops_settings import load_ops_settings
+        from runtime.llama import describe_model
+
+        settings = _settings(state, db)
+        try:
+            ops = load_ops_settings(state.config)
+        except ConfigError as exc:
+            _fail(str(exc))
+            return
+        info: dict[str, Any] = {**describe_model(state.config.model), "store": settings.db_path}
+        open_by_domain: dict[str, int] = {}
+        if Path(settings.db_path).is_file():
+            sched, store = _scheduler(state, db)
+            try:
+                open_by_domain = store.escalation_counts()
+                jobs_status = sched.status()
+            except StoreError as exc:
+                _fail(str(exc))
+                return
+            finally:
+                store.close()
+        else:  # nothing has run yet: do not create the store just to look
+            jobs_status = [
+                {
+                    "name": name,
+                    "cron": sch.cron,
+                    "timezone": sch.timezone,
+                    "enabled": sch.enabled,
+                    "next": None,
+                    "last_started": None,
+                    "last_ended": None,
+                    "last_outcome": None,
+                    "last_summary": "",
+                    "last_trigger": None,
+                }
+                for name, sch in ops.schedule.jobs.items()
+            ]
+        info["store_exists"] = Path(settings.db_path).is_file()
+        info["open_total"] = sum(open_by_domain.values())
+        info["open_by_domain"] = open_by_domain
+        info["jobs"] = jobs_status
+        if as_json:
+            click.echo(json.dumps(info, ensure_ascii=False, default=str))
+            return
+        lines = [
+            f"Model: {info.get('model_id') or '?'}" + (f"  ({info['error']})" if info.get("error") else ""),
+            f"Adapter: {info.get('adapter') or 'none'}",
+            f"Head: {info.get('head_id') or '?'}" + (f"  ({info['head_error']})" if info.get("head_error") else ""),
+            f"Hazard head: {info.get('hazard_head_id') or 'none (n-grams only)'}"
+            + (f"  ({info['hazard_head_error']})" if info.get("hazard_head_error") else ""),
+            f"Store: {settings.db_path}" + ("" if info["store_exists"] else "  (not created yet: run `so8t serve`)"),
+            f"Open cases: {info['open_total']}" + "".join(f" · {d} {n}" for d, n in open_by_domain.items()),
+            "Queue: only inside `so8t serve` (see /healthz or /so8t status in chat)",
+        ]
+        for j in map(_job_line, jobs_status):
+            summary = f" ({j['summary']})" if j["summary"] else ""
+            lines.append(f"Job {j['name']}: {j['schedule']} · last {j['last']}{summary} · next {j['next']}")
+        click.echo("\n".join(lines))
+
     @jobs.command(name="run")
     @click.argument("name")
     @click.option("--db", default=None, help="audit database")

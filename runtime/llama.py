@@ -537,3 +537,40 @@ def quantize_gguf(src: Path, dst: Path, qtype: str, threads: int | None = None) 
         tmp.unlink(missing_ok=True)
         raise ModelLoadError(f"llama.cpp could not quantize {src.name} to {qtype} (code {rc})")
     tmp.replace(dst)
+
+
+def describe_model(settings: ModelSettings) -> dict[str, Any]:
+    """What LlamaRuntime would serve, without loading the model (for `so8t status`): the GGUF's name and
+    fingerprint, the adapter, and the verdict and hazard heads' ids from their files' metadata. The same
+    path rules as LlamaRuntime; a file that cannot be read is reported in the entry, not raised."""
+    out: dict[str, Any] = {}
+    try:
+        rt = LlamaRuntime.__new__(LlamaRuntime)  # the path rules only: no llama.cpp context is created
+        explicit = rt._adapter_file(rt._default_adapter(settings.adapter, None)) if settings.adapter else None
+        base = adapter_base(explicit) if explicit is not None else None
+        rt.path = resolve_model_path(settings.path or (base or {}).get("name"))
+        rt.fingerprint = fingerprint(rt.path)
+        rt.adapter_path = explicit or rt._adapter_file(rt._default_adapter(settings.adapter, rt.path))
+    except (ModelLoadError, OSError) as exc:
+        return {"model_id": None, "model_file": settings.path, "error": str(exc)}
+    adapter = f"+{rt.adapter_path.parent.name}" if rt.adapter_path else ""
+    out["model_id"] = f"{model_name(rt.path)}@{rt.fingerprint}{adapter}"
+    out["model_file"] = str(rt.path)
+    out["adapter"] = str(rt.adapter_path.parent) if rt.adapter_path else None
+    head_file = rt.head_path(settings)
+    out["head_file"] = str(head_file)
+    try:
+        out["head_id"] = SafetyHead.load(head_file).head_id
+    except HeadError as exc:
+        out["head_id"], out["head_error"] = None, str(exc)
+    hazard_file = rt.hazard_path(settings)
+    out["hazard_head_file"] = str(hazard_file) if hazard_file else None
+    out["hazard_head_id"] = None
+    if hazard_file is not None:
+        try:
+            out["hazard_head_id"] = SafetyHead.load(
+                hazard_file, labels=("safe", "hazard"), categories=HAZARD_CLASSES
+            ).head_id
+        except HeadError as exc:
+            out["hazard_head_error"] = str(exc)
+    return out

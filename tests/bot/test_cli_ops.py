@@ -196,3 +196,45 @@ def test_serve_with_a_corrupt_store_or_bad_schedule_fails_before_the_model_loads
 def test_serve_loads_the_model_once_every_check_passes(no_model: list[object], tmp_path: Path) -> None:
     r = CliRunner().invoke(main, ["serve", "--db", str(tmp_path / "s.db"), "--port", "0"])
     assert len(no_model) == 1 and r.exit_code != 0  # the fake loader raised after every check passed
+
+
+def test_status_shows_model_heads_store_cases_and_jobs_without_loading_the_model(
+    db: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import runtime.llama
+
+    def no_llama(*_a: object, **_k: object) -> None:
+        raise AssertionError("the model was loaded")
+
+    monkeypatch.setattr(runtime.llama.llama_cpp, "Llama", no_llama)
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "not-a-token")  # status needs no platform variables
+    store = AuditStore(db)
+    base = {"platform": "console", "channel": "general", "thread": "t2", "user": "a", "text_masked": "x"}
+    store.open_escalation(3, "escalate", "hr", base, "raw", 10.0, 20.0)
+    run = store.start_job_run("report", 1_714_521_600.0, "schedule", "test", 1_714_521_600.0)
+    store.finish_job_run(run, "ok", {"summary": "4 decisions"}, 1_714_521_660.0)
+    store.close()
+
+    r = CliRunner().invoke(main, ["status", "--db", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    info = json.loads(r.output)
+    assert info["model_id"] and info["head_id"] and "hazard_head_id" in info
+    assert info["store"] == str(db) and info["open_total"] == 1 and info["open_by_domain"] == {"hr": 1}
+    jobs = {j["name"]: j for j in info["jobs"]}
+    assert set(jobs) == {"report", "feedback", "retrain", "audit"}
+    assert jobs["report"]["last_outcome"] == "ok" and jobs["report"]["last_summary"] == "4 decisions"
+
+    r = CliRunner().invoke(main, ["status", "--db", str(db)])
+    assert r.exit_code == 0, r.output
+    assert f"Model: {info['model_id']}" in r.output and f"Head: {info['head_id']}" in r.output
+    assert "Open cases: 1 · hr 1" in r.output and f"Store: {db}" in r.output
+    assert "Job report: 0 9 * * mon (Asia/Tokyo) · last 2024-05-01 00:00 UTC → 2024-05-01 00:01 UTC ok" in r.output
+
+
+def test_status_without_a_store_does_not_create_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SO8T_CONFIG", raising=False)
+    r = CliRunner().invoke(main, ["status", "--db", str(tmp_path / "none.db")])
+    assert r.exit_code == 0, r.output
+    assert "not created yet" in r.output and "Job audit: 30 3 * * * (Asia/Tokyo) · last never" in r.output
+    assert not (tmp_path / "none.db").exists()
