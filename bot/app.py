@@ -150,6 +150,7 @@ def build_app(
         scheduler = Scheduler(store, ops.schedule, make_jobs(ctx), clock)
         bot.jobs_status = scheduler.status
     bot.report_timezone = ops.reports.timezone
+    bot.timezone = ops.schedule.timezone
     bot.versions = job_context(config, settings, ops, store, bot.adapters, runtime).versions
     return App(
         config,

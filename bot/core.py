@@ -100,6 +100,7 @@ class Bot:
         self.escalations = Escalations(store, settings.escalation, settings.roles, clock)
         self.metrics = BotMetrics()
         self.on_finished: list[Callable[[str, str, str], None]] = []  # (platform, event_id, state)
+        self.timezone = "UTC"  # deadlines on cards and notices (build_app sets schedule.timezone)
         self.report_timezone = "UTC"  # weeks in `/so8t report --week` (build_app sets reports.timezone)
         self.versions: Callable[[], dict[str, Any]] = dict  # model / head / adapter for reports
         self.jobs_status: Callable[[], list[dict[str, Any]]] | None = None  # the scheduler's, when running
@@ -463,7 +464,7 @@ class Bot:
         if kind == "escalate" and esc.domain == SUPPORT_DOMAIN:
             name = "support"  # self-harm: support resources in the asker's language at once, a person follows up
         text = self.replies.render(
-            name, esc.lang, domain=esc.domain, esc_id=esc.id, deadline=format_deadline(esc.deadline)
+            name, esc.lang, domain=esc.domain, esc_id=esc.id, deadline=format_deadline(esc.deadline, self.timezone)
         )
         await adapter.reply(msg.channel, msg.thread, text, key=notice_key or f"reply:{msg.event_id}", kind="notice")
         return esc
@@ -473,7 +474,11 @@ class Bot:
         channel = self.settings.escalation.channel_for(esc.platform, esc.domain)
         labels = {"escalate": "escalation", "appeal": "appeal", "runtime_error": "runtime error"}
         text = self.replies.render(
-            "card", esc.lang, esc=esc, kind_label=labels[esc.kind], deadline=format_deadline(esc.deadline)
+            "card",
+            esc.lang,
+            esc=esc,
+            kind_label=labels[esc.kind],
+            deadline=format_deadline(esc.deadline, self.timezone),
         )
         buttons = tuple(Button(a, label, str(esc.id), style) for a, label, style in CARD_BUTTONS)  # type: ignore[arg-type]
         ref = await adapter.post(channel, text, key=f"card:{esc.id}", buttons=buttons, kind="card")
@@ -488,7 +493,9 @@ class Bot:
             if adapter is None:
                 continue
             channel = esc.card_channel or self.settings.escalation.channel_for(esc.platform, esc.domain)
-            text = self.replies.render("reminder", esc.lang, esc=esc, deadline=format_deadline(esc.deadline))
+            text = self.replies.render(
+                "reminder", esc.lang, esc=esc, deadline=format_deadline(esc.deadline, self.timezone)
+            )
             if esc.card_ref:
                 await adapter.reply(channel, esc.card_ref, text, key=f"reminder:{esc.id}", kind="notice")
             else:
@@ -586,8 +593,7 @@ class Bot:
         body = self.replies.render(f"resolution_{res.action}", esc.lang, reviewer=res.reviewer, text=res.text)
         await adapter.reply(esc.channel, esc.thread, body, key=f"resolution:{esc.id}", kind="answer")
         if esc.card_ref and esc.card_channel:
-            action_word = {"approve": "approved", "decline": "declined", "answer": "answered"}[res.action]
-            card = self.replies.render("card_resolved", esc.lang, esc=esc, action=action_word, reviewer=res.reviewer)
+            card = self.replies.render("card_resolved", esc.lang, esc=esc, action=res.action, reviewer=res.reviewer)
             await adapter.update(esc.card_channel, esc.card_ref, card, buttons=())
         self.store.drop_request_text(esc.id)
 

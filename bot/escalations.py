@@ -3,10 +3,11 @@ appeals of refusals. Who may resolve is decided here (reviewers of the domain, o
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.audit import AuditStore
 from bot.events import Escalation, Message, Resolution
@@ -24,8 +25,13 @@ class ResolveOutcome:
     escalation: Escalation | None = None
 
 
-def format_deadline(ts: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
+def format_deadline(ts: float, tz: str = "UTC") -> str:
+    """A deadline as people read it: `2026-05-01 18:00 JST` in the configured time zone (UTC if unknown)."""
+    try:
+        zone: tzinfo = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M %Z")
 
 
 class Escalations:

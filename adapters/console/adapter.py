@@ -106,7 +106,7 @@ class ConsoleAdapter:
 
     async def static(self, request: web.Request) -> web.StreamResponse:
         name = request.match_info["name"]
-        if name not in ("app.js", "app.css"):
+        if name not in ("app.js", "markdown.js", "app.css"):
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC_DIR / name, headers=NO_STORE)
 
@@ -116,8 +116,23 @@ class ConsoleAdapter:
                 "channels": list(self.channels),
                 "bot": BOT_USER,
                 "users": {"admin": "admin", "reviewer": "reviewer of every domain"},
+                "timezone": self.bot.timezone if self.bot else "UTC",
+                "open_cases": self.open_cases(),
             }
         )
+
+    def open_cases(self) -> dict[str, int]:
+        """Open escalations per console review channel (the channels' badges); 0 for every other channel."""
+        counts = dict.fromkeys(self.channels, 0)
+        if self.bot is None:
+            return counts
+        for esc in self.bot.store.open_escalations():
+            if esc.platform != PLATFORM:
+                continue
+            channel = esc.card_channel or self.bot.settings.escalation.channel_for(PLATFORM, esc.domain)
+            if channel in counts:
+                counts[channel] += 1
+        return counts
 
     async def api_list(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "")

@@ -24,8 +24,8 @@ pytestmark = [
 class ServerThread:
     """The console server on its own loop in a thread, so the sync playwright API can drive the page."""
 
-    def __init__(self, db: Path) -> None:
-        self.app = build_app(parse_config(QUIET, "test"), FakeRuntime(), db_path=str(db))
+    def __init__(self, db: Path, runtime: FakeRuntime | None = None) -> None:
+        self.app = build_app(parse_config(QUIET, "test"), runtime or FakeRuntime(), db_path=str(db))
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.stop_event: asyncio.Event | None = None
