@@ -98,6 +98,7 @@
         } catch (e) { b.disabled = false; setStatus(e.message, "error"); }
         state.lastJson = "";
         refresh();
+        refreshChannels();  // the badge of open cases changes at once
       });
       bar.appendChild(b);
       if (a.action === "decline" || a.action === "answer") needsText = true;

@@ -165,6 +165,7 @@ def test_success_is_green_and_appeal_button_is_one_shot(tmp_path: Path) -> None:
             assert status.get_attribute("class") == "ok"
             assert status.evaluate("s => getComputedStyle(s).color") == GREEN
             expect(page.locator('.msg[data-kind="card"]').first).to_contain_text("[resolved]", timeout=10_000)
+            expect(page.locator("#channels .badge")).to_have_count(0, timeout=10_000)  # no open case left
             shot(page, "console-resolved.png")
     finally:
         server.close()
