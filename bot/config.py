@@ -185,10 +185,17 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
     safety = data.get("safety") or {}
     if not isinstance(safety, dict):
         raise ConfigError(f"{source}: key 'safety' must be a mapping (hazard_threshold, hazard_review, ...)")
-    known = {"hazard_threshold", "hazard_review", "hazard_clear", "domain_threshold", "severity_terms"}
+    known = {
+        "hazard_threshold",
+        "hazard_review",
+        "hazard_clear",
+        "support_review",
+        "domain_threshold",
+        "severity_terms",
+    }
     check_keys(safety, "safety", known, source)
     out: dict[str, Any] = {}
-    for key in ("hazard_threshold", "hazard_review", "hazard_clear", "domain_threshold"):
+    for key in ("hazard_threshold", "hazard_review", "hazard_clear", "support_review", "domain_threshold"):
         if key in safety:
             out[key] = _num(safety, key, source, float, 0.0, 1.0, "safety")
     terms = safety.get("severity_terms")

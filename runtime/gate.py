@@ -119,7 +119,7 @@ class GatePolicy:
     support_share: float = 0.25
     # ... and a likely self-harm reading sends the asker support at a lower p(hazard) than other hazards
     # need: missing a person at risk costs far more than offering help to someone who needed none.
-    support_review: float = 0.3
+    support_review: float = 0.2
     # The hazard head, trained on harm across the taxonomy and on everyday requests, clears the verdict
     # head's doubt about harm: with p(hazard) under hazard_clear, an unsure verdict whose best guess is
     # ALLOW and whose runner-up is REFUSE (not ESCALATE: whether a specialist must see it is not the

@@ -215,6 +215,7 @@ class LlamaRuntime:
             hazard_threshold=settings.hazard_threshold,
             hazard_review=settings.hazard_review,
             hazard_clear=settings.hazard_clear,
+            support_review=settings.support_review,
             domain_threshold=settings.domain_threshold,
             severity_terms=settings.severity_terms,
         )

@@ -20,6 +20,7 @@ class ModelSettings:
     hazard_head: str | None = None  # hazard head file; None = the adapter's or backbone's, else n-grams only
     hazard_threshold: float = 0.5  # p(hazard) at or above it: the hazard's verdict (REFUSE; self-harm: support)
     hazard_review: float = 0.25  # p(hazard) at or above it turns an ALLOW into ESCALATE to triage
+    support_review: float = 0.2  # a likely self-harm reading at or above it: support resources + the support channel
     hazard_clear: float = 0.1  # p(hazard) under it ALLOWs an unsure verdict torn between ALLOW and REFUSE
     domain_threshold: float = 0.5  # an ESCALATE whose domain is less sure than this goes to triage
     severity_terms: tuple[str, ...] = ()  # admin terms (ja/en) that make ALLOW impossible (a person decides)

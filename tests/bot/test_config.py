@@ -83,6 +83,8 @@ def test_safety_section_is_read_and_checked(tmp_path: Path) -> None:
     cfg = parse_config({"safety": {"hazard_threshold": 0.6, "severity_terms": ["Project Falcon", "極秘"]}})
     assert cfg.model.hazard_threshold == 0.6 and cfg.model.severity_terms == ("Project Falcon", "極秘")
     assert cfg.model.hazard_clear == 0.1 and parse_config({"safety": {"hazard_clear": 0}}).model.hazard_clear == 0.0
+    assert cfg.model.support_review == 0.2
+    assert parse_config({"safety": {"support_review": 0.4}}).model.support_review == 0.4
     with pytest.raises(ConfigError, match="hazard_clear"):
         parse_config({"safety": {"hazard_clear": 2}})
     with pytest.raises(ConfigError, match="safety.hazard_treshold"):

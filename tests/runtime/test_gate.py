@@ -164,8 +164,10 @@ def test_a_clear_hazard_head_allows_an_unsure_verdict_whose_best_guess_is_allow(
 
 
 def test_a_likely_self_harm_reading_gets_support_below_the_hazard_threshold() -> None:
-    d = gate([_sig(_ALLOW, "none", 0.35, "self_harm")], "en", GatePolicy())  # under 0.5, over support_review
+    d = gate([_sig(_ALLOW, "none", 0.22, "self_harm")], "en", GatePolicy())  # under review, over support_review
     assert (d.decision, d.domain, d.reason) == ("ESCALATE", "support", "self_harm")
-    # another hazard at the same level only goes to triage, and support_review is configurable
+    # another hazard at the same level is ALLOWed, one over hazard_review goes to triage; support_review is
+    # configurable
+    assert gate([_sig(_ALLOW, "none", 0.22, "drugs")], "en", GatePolicy()).decision == "ALLOW"
     assert gate([_sig(_ALLOW, "none", 0.35, "drugs")], "en", GatePolicy()).domain == "triage"
     assert gate([_sig(_ALLOW, "none", 0.35, "self_harm")], "en", GatePolicy(support_review=0.5)).domain == "triage"

@@ -43,3 +43,23 @@ def test_no_public_benchmark_row_is_in_the_training_data() -> None:
 def test_an_unknown_set_is_one_line() -> None:
     with pytest.raises(EvalSetError, match="unknown evaluation set 'nope'"):
         load_eval_set("nope")
+
+
+def test_no_everyday_request_is_a_near_copy_of_an_evaluation_row() -> None:
+    """The everyday requests were written after the outside set's over-refusals were seen, so they are
+    checked against every evaluation row by character-trigram overlap, not only for exact copies."""
+    import re
+    import unicodedata
+
+    from training.hazard_data import HAZARD_DIR, _lines
+
+    def grams(t: str) -> set[str]:
+        t = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", t).lower())
+        return {t[i : i + 3] for i in range(max(1, len(t) - 2))}
+
+    evals = [grams(str(r["text"])) for name in ("outside", "attacks", "harmbench-ja") for r in load_eval_set(name)[1]]
+    for lang in ("en", "ja"):
+        for line in _lines(HAZARD_DIR / "everyday" / f"{lang}.txt"):
+            g = grams(line)
+            best = max(len(g & e) / len(g | e) for e in evals)
+            assert best < 0.35, line
