@@ -417,11 +417,7 @@ class LlamaRuntime:
             if (
                 self.settings.rationale == "generate"
                 and decision.decision != "ALLOW"
-                and decision.reason
-                in (
-                    "model",
-                    "threshold",
-                )
+                and decision.reason in ("model", "threshold")
             ):
                 generated = self.generate_rationale(decision, context, request)
                 if generated:
