@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.audit import AuditStore, StoreError
 from bot.config import Config
@@ -23,6 +23,9 @@ from bot.pii import mask
 from bot.reports import ACTION_LABEL, build_report, previous_week, render, summary_line, week_of
 from bot.scheduler import JobFn, JobResult, JobRun
 from bot.settings import BotSettings
+
+if TYPE_CHECKING:
+    from bot.checkpoint import Checkpoint
 
 log = logging.getLogger("so8t.jobs")
 
@@ -55,7 +58,10 @@ async def report_job(ctx: JobContext, run: JobRun) -> JobResult:
     """Report the last complete ISO week: files under reports.dir, summary + file to each admin channel."""
     label, since, until = previous_week(run.now, ctx.ops.reports.timezone)
     report, files = write_report_files(ctx, label, since, until, run.now)
+    checkpoint, cp = _checkpoint(ctx, run.now)
     summary = summary_line(report)
+    if cp is not None:  # a copy off the host: paste it into a file for `so8t audit verify --checkpoint`
+        summary += f"\nAudit checkpoint (keep a copy): {cp.line()}"
     by_ext = {p.suffix: p for p in files}
     attach = by_ext.get(".html") or by_ext.get(".md")
     posted, failed = [], []
@@ -75,7 +81,7 @@ async def report_job(ctx: JobContext, run: JobRun) -> JobResult:
             log.warning("posting the report to %s failed (%s)", platform, type(exc).__name__)
             failed.append(platform)
     detail: dict[str, Any] = {"week": label, "files": [str(p) for p in files], "posted": posted, "post_failed": failed}
-    detail["checkpoint"] = checkpoint_now(ctx, run.now)
+    detail["checkpoint"] = checkpoint
     outcome = "ok" if not failed else "failed"
     return JobResult(
         outcome,
@@ -88,17 +94,21 @@ async def report_job(ctx: JobContext, run: JobRun) -> JobResult:
 def checkpoint_now(ctx: JobContext, now: float) -> str:
     """Append a signed checkpoint of the chain head (every report run and the audit job); one line
     saying what happened (skipped without SO8T_AUDIT_KEY, refused on a broken chain)."""
+    return _checkpoint(ctx, now)[0]
+
+
+def _checkpoint(ctx: JobContext, now: float) -> tuple[str, Checkpoint | None]:
     from bot.checkpoint import checkpoint_path, write_checkpoint
 
     if ctx.store.audit_key is None:
-        return "skipped: SO8T_AUDIT_KEY is not set"
+        return "skipped: SO8T_AUDIT_KEY is not set", None
     path = checkpoint_path(ctx.ops.audit.checkpoint)
     try:
         cp = write_checkpoint(ctx.store, path, now)
     except StoreError as exc:
         log.error("audit checkpoint failed: %s", exc)
-        return f"failed: {exc}"
-    return f"{cp.rows} row(s) to {path}"
+        return f"failed: {exc}", None
+    return f"{cp.rows} row(s) to {path}", cp
 
 
 def purge_now(ctx: JobContext, now: float) -> dict[str, int]:

@@ -175,3 +175,27 @@ async def test_serve_starts_apscheduler_and_status_shows_runs(tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == [
         f"so8t-report-2026-W46.{ext}" for ext in ("csv", "html", "json", "md")
     ]
+
+
+async def test_the_weekly_report_posts_a_signed_checkpoint_to_the_admin_channel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.checkpoint import check_checkpoints, read_checkpoints
+
+    key = "k" * 32
+    monkeypatch.setenv("SO8T_AUDIT_KEY", key)
+    monkeypatch.setenv("SO8T_AUDIT_CHECKPOINT", str(tmp_path / "checkpoints.jsonl"))
+    clock = Clock(SUNDAY)
+    async with console_app(tmp_path, ops_config(tmp_path), FakeRuntime(), clock=clock) as (app, c):
+        await c.say("alice", "How do I book a meeting room?")
+        await app.bot.wait_idle()
+        clock.t = MONDAY_9
+        await app.scheduler.tick()
+        await app.bot.wait_idle()
+        posted = [m for m in await c.messages("general") if m["user"] == "so8t" and "SO8T audit report" in m["text"]]
+        assert len(posted) == 1 and "Audit checkpoint (keep a copy): {" in posted[0]["text"]
+        line = posted[0]["text"].split("Audit checkpoint (keep a copy): ", 1)[1].splitlines()[0]
+        copy = tmp_path / "from-the-channel.jsonl"
+        copy.write_text(line + "\n", encoding="utf-8")
+        cps = read_checkpoints(copy, key.encode())  # the signature holds: a usable off-host copy
+        assert cps and cps[0].rows >= 1 and check_checkpoints(app.store, cps) is None
