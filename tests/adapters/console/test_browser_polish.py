@@ -82,7 +82,9 @@ def test_markdown_renders_as_elements_and_stays_safe(tmp_path: Path) -> None:
             assert "|---" not in text and "## " not in text
             # numbers right-aligned as the |---:| column asked
             assert report.locator("td.md-right").count() > 0
-            report.scroll_into_view_if_needed()
+            # the page re-renders the thread while it polls: scroll in one synchronous JS call (a Playwright
+            # scroll waits for the element to be stable and can find it replaced)
+            report.evaluate("e => e.scrollIntoView({block: 'end'})")
             shot(page, "console-markdown.png")
     finally:
         server.close()
