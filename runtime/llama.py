@@ -148,6 +148,68 @@ def adapter_base(adapter_file: Path) -> dict[str, Any] | None:
     return base if isinstance(base, dict) and isinstance(base.get("name"), str) else None
 
 
+@dataclasses.dataclass(frozen=True)
+class ModelFiles:
+    """Which files a model setting serves (the GGUF, the LoRA adapter, the heads), found without loading
+    anything: LlamaRuntime loads what this names, and `so8t status` shows it."""
+
+    path: Path
+    fingerprint: str
+    adapter: Path | None  # the adapter.gguf
+
+    @classmethod
+    def resolve(cls, settings: ModelSettings) -> ModelFiles:
+        """model.adapter as given ("none" = no adapter), else the backbone's shipped default adapter; an
+        adapter given without a model serves the base it was trained on (its manifest), and one trained on
+        another model than model.path is refused in one line."""
+        explicit = _adapter_file(settings.adapter) if settings.adapter is not None else None
+        base = adapter_base(explicit) if explicit is not None else None
+        path = resolve_model_path(settings.path or (base or {}).get("name"))
+        fp = fingerprint(path)
+        if base and base.get("fingerprint") not in (None, fp):
+            raise ModelLoadError(
+                f"adapter {explicit.parent if explicit else ''} was trained on {base.get('name')} "
+                f"({base.get('fingerprint')}), not {model_name(path)}: set SO8T_MODEL={base.get('name')} or unset "
+                "SO8T_MODEL"
+            )
+        if settings.adapter is None and (backbone := backbone_for(path)) is not None:
+            explicit = _adapter_file(backbone.adapter)
+        return cls(path, fp, explicit)
+
+    def head_path(self, settings: ModelSettings) -> Path:
+        """The head this model serves: model.head, else the adapter's head.npz, else the backbone's shipped one."""
+        if settings.head:
+            return Path(settings.head)
+        if self.adapter is not None and (self.adapter.parent / "head.npz").is_file():
+            return self.adapter.parent / "head.npz"
+        return head_path_for(self.fingerprint, HEADS_DIR)
+
+    def hazard_path(self, settings: ModelSettings) -> Path | None:
+        """model.hazard_head, else the adapter's hazard.npz, else the backbone's, else the n-gram-only one
+        that any backbone can serve; None when none is shipped or it is set to "none" (then the verdict head
+        decides alone: the ablation)."""
+        if settings.hazard_head:
+            return None if settings.hazard_head.lower() in ("none", "off") else Path(settings.hazard_head)
+        candidates = [HEADS_DIR / f"hazard-{self.fingerprint}.npz", HEADS_DIR / "hazard-ngrams.npz"]
+        if self.adapter is not None:
+            candidates.insert(0, self.adapter.parent / "hazard.npz")
+        return next((p for p in candidates if p.is_file()), None)
+
+
+def _adapter_file(adapter: str | None) -> Path | None:
+    """The adapter.gguf that model.adapter names (a directory, a file, or a shipped adapter's name); None
+    for none."""
+    if not adapter or adapter.lower() in ("none", "off"):
+        return None
+    p = Path(adapter)
+    if not p.exists() and (shipped := shipped_adapter(adapter)) is not None:
+        p = shipped  # a shipped adapter by name, e.g. SO8T_ADAPTER=gemma3-270m
+    f = p / "adapter.gguf" if p.is_dir() else p
+    if not f.is_file():
+        raise ModelLoadError(f"LoRA adapter not found: {f} (set SO8T_ADAPTER to a directory made by `so8t train`)")
+    return f
+
+
 class LlamaRuntime:
     """The dual-head model: SafetyHeadB on the last hidden state, TaskHeadA = the LM head (+ LoRA)."""
 
@@ -164,18 +226,9 @@ class LlamaRuntime:
         answer model, which reads its own system_prompt)."""
         self.settings = settings
         self.system_prompt = system_prompt
-        explicit = self._adapter_file(self._default_adapter(settings.adapter, None)) if settings.adapter else None
-        base = adapter_base(explicit) if explicit is not None else None
-        # an adapter given without a model serves the base it was trained on (its manifest)
-        self.path = resolve_model_path(settings.path or (base or {}).get("name"))
-        self.fingerprint = fingerprint(self.path)
+        self.files = ModelFiles.resolve(settings)
+        self.path, self.fingerprint, self.adapter_path = self.files.path, self.files.fingerprint, self.files.adapter
         self.name = model_name(self.path)
-        if base and base.get("fingerprint") not in (None, self.fingerprint):
-            raise ModelLoadError(
-                f"adapter {explicit.parent if explicit else ''} was trained on {base.get('name')} "
-                f"({base.get('fingerprint')}), not {self.name}: set SO8T_MODEL={base.get('name')} or unset SO8T_MODEL"
-            )
-        self.adapter_path = explicit or self._adapter_file(self._default_adapter(settings.adapter, self.path))
         threads = settings.threads or physical_cores()
         t0 = time.perf_counter()
         try:
@@ -225,47 +278,14 @@ class LlamaRuntime:
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
     # ---- loading -------------------------------------------------------------------------------
-    @staticmethod
-    def _default_adapter(adapter: str | None, path: Path | None) -> str | None:
-        """model.adapter as given; unset = the backbone's shipped default adapter (if any); "none" = no adapter."""
-        if adapter is not None:
-            return None if adapter.lower() in ("", "none", "off") else adapter
-        backbone = backbone_for(path) if path is not None else None
-        return backbone.adapter if backbone is not None else None
-
-    @staticmethod
-    def _adapter_file(adapter: str | None) -> Path | None:
-        if not adapter:
-            return None
-        p = Path(adapter)
-        if not p.exists() and (shipped := shipped_adapter(adapter)) is not None:
-            p = shipped  # a shipped adapter by name, e.g. SO8T_ADAPTER=gemma3-270m
-        f = p / "adapter.gguf" if p.is_dir() else p
-        if not f.is_file():
-            raise ModelLoadError(f"LoRA adapter not found: {f} (set SO8T_ADAPTER to a directory made by `so8t train`)")
-        return f
-
     def head_path(self, settings: ModelSettings) -> Path:
-        """The head this model serves: model.head, else the adapter's head.npz, else the backbone's shipped one."""
-        if settings.head:
-            return Path(settings.head)
-        if self.adapter_path is not None and (self.adapter_path.parent / "head.npz").is_file():
-            return self.adapter_path.parent / "head.npz"
-        return head_path_for(self.fingerprint, HEADS_DIR)
+        return self.files.head_path(settings)
 
     def _load_head(self, settings: ModelSettings) -> SafetyHead:
         return SafetyHead.load(self.head_path(settings), expect_backbone=self.fingerprint, expect_n_embd=self.n_embd)
 
     def hazard_path(self, settings: ModelSettings) -> Path | None:
-        """model.hazard_head, else the adapter's hazard.npz, else the backbone's, else the n-gram-only one
-        that any backbone can serve; None when none is shipped or it is set to "none" (then the verdict head
-        decides alone: the ablation)."""
-        if settings.hazard_head:
-            return None if settings.hazard_head.lower() in ("none", "off") else Path(settings.hazard_head)
-        candidates = [HEADS_DIR / f"hazard-{self.fingerprint}.npz", HEADS_DIR / "hazard-ngrams.npz"]
-        if self.adapter_path is not None:
-            candidates.insert(0, self.adapter_path.parent / "hazard.npz")
-        return next((p for p in candidates if p.is_file()), None)
+        return self.files.hazard_path(settings)
 
     def _load_hazard(self, settings: ModelSettings) -> SafetyHead | None:
         path = self.hazard_path(settings)
@@ -542,18 +562,13 @@ def describe_model(settings: ModelSettings) -> dict[str, Any]:
     path rules as LlamaRuntime; a file that cannot be read is reported in the entry, not raised."""
     out: dict[str, Any] = {}
     try:
-        rt = LlamaRuntime.__new__(LlamaRuntime)  # the path rules only: no llama.cpp context is created
-        explicit = rt._adapter_file(rt._default_adapter(settings.adapter, None)) if settings.adapter else None
-        base = adapter_base(explicit) if explicit is not None else None
-        rt.path = resolve_model_path(settings.path or (base or {}).get("name"))
-        rt.fingerprint = fingerprint(rt.path)
-        rt.adapter_path = explicit or rt._adapter_file(rt._default_adapter(settings.adapter, rt.path))
+        rt = ModelFiles.resolve(settings)
     except (ModelLoadError, OSError) as exc:
         return {"model_id": None, "model_file": settings.path, "error": str(exc)}
-    adapter = f"+{rt.adapter_path.parent.name}" if rt.adapter_path else ""
+    adapter = f"+{rt.adapter.parent.name}" if rt.adapter else ""
     out["model_id"] = f"{model_name(rt.path)}@{rt.fingerprint}{adapter}"
     out["model_file"] = str(rt.path)
-    out["adapter"] = str(rt.adapter_path.parent) if rt.adapter_path else None
+    out["adapter"] = str(rt.adapter.parent) if rt.adapter else None
     head_file = rt.head_path(settings)
     out["head_file"] = str(head_file)
     try:
