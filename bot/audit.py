@@ -526,6 +526,42 @@ class AuditStore:
         }
         return self._write(lambda c: self._append(c, row))
 
+    def append_response(self, decision_id: int, rec: DecisionRecord, verdict: dict[str, Any]) -> int:
+        """The verdict on the answer beside the verdict on the request: a chained row of kind "response"
+        that refers to the request's decision row (reason response_flagged when the answer was stopped)."""
+        d = rec.decision
+        row = {
+            "kind": "response",
+            "ts": rec.ts,
+            "platform": rec.platform,
+            "channel": rec.channel,
+            "thread": rec.thread,
+            "user": rec.user,
+            "event_id": rec.event_id,
+            "lang": d.lang,
+            "verdict": d.decision,
+            "category": d.category,
+            "confidence": round(float(d.confidence), 6),
+            "probs": json.dumps(verdict, sort_keys=True),
+            "rationale": d.rationale,
+            "reason": d.reason,
+            "latency_ms": round(rec.latency_ms, 3),
+            "model_id": d.model_id,
+            "head_id": d.head_id,
+            "text_masked": rec.text_masked,
+            "text_sha256": rec.text_sha256,
+            "escalation_id": None,
+            "ref_id": decision_id,
+        }
+        return self._write(lambda c: self._append(c, row))
+
+    def response_counts(self, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        """Answers stopped by the response head, per resulting verdict (REFUSE / ESCALATE)."""
+        where, params = _range(since, until)
+        where = (where + " AND" if where else "WHERE") + " kind = 'response'"
+        rows = self._read(f"SELECT verdict AS k, count(*) AS n FROM decisions {where} GROUP BY verdict", params)
+        return {str(r["k"]): int(r["n"]) for r in rows}
+
     def decision_for_event(self, platform: str, event_id: str) -> tuple[int, Decision] | None:
         rows = self._read(
             "SELECT * FROM decisions WHERE kind = 'decision' AND platform = ? AND event_id = ? ORDER BY id LIMIT 1",
@@ -535,7 +571,7 @@ class AuditStore:
 
     def last_refusal(self, platform: str, channel: str, thread: str, user: str) -> int | None:
         rows = self._read(
-            "SELECT id FROM decisions WHERE kind = 'decision' AND verdict = 'REFUSE' AND platform = ? "
+            "SELECT id FROM decisions WHERE kind IN ('decision', 'response') AND verdict = 'REFUSE' AND platform = ? "
             "AND channel = ? AND thread = ? AND user = ? ORDER BY id DESC LIMIT 1",
             (platform, channel, thread, user),
         )

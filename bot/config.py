@@ -144,6 +144,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         "adapter",
         "head",
         "hazard_head",
+        "response_head",
         "threads",
         "n_ctx",
         "max_answer_tokens",
@@ -151,7 +152,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         "seed",
     }
     check_keys(model, "model", known, source)
-    for key in ("path", "answer_model", "adapter", "head", "hazard_head"):
+    for key in ("path", "answer_model", "adapter", "head", "hazard_head", "response_head"):
         if model.get(key) is not None:
             if not isinstance(model[key], str):
                 raise ConfigError(f"{source}: key 'model.{key}' must be a file path string")
@@ -174,6 +175,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         ("SO8T_ADAPTER", "adapter"),
         ("SO8T_HEAD", "head"),
         ("SO8T_HAZARD_HEAD", "hazard_head"),
+        ("SO8T_RESPONSE_HEAD", "response_head"),
     ):
         if os.environ.get(env):
             kwargs[key] = os.environ[env]
@@ -192,12 +194,25 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
         "support_review",
         "domain_threshold",
         "severity_terms",
+        "response_unsafe",
+        "response_escalate",
+        "response_every",
     }
     check_keys(safety, "safety", known, source)
     out: dict[str, Any] = {}
-    for key in ("hazard_threshold", "hazard_review", "hazard_clear", "support_review", "domain_threshold"):
+    for key in (
+        "hazard_threshold",
+        "hazard_review",
+        "hazard_clear",
+        "support_review",
+        "domain_threshold",
+        "response_unsafe",
+        "response_escalate",
+    ):
         if key in safety:
             out[key] = _num(safety, key, source, float, 0.0, 1.0, "safety")
+    if "response_every" in safety:
+        out["response_every"] = _num(safety, "response_every", source, int, 4, 512, "safety")
     terms = safety.get("severity_terms")
     if terms is not None:
         if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):

@@ -32,6 +32,7 @@ from runtime.answer_guard import OUTCOMES, AnswerGuard
 from runtime.base import Decision, Runtime, Turn
 from runtime.hazards import SUPPORT_DOMAIN, hazard_label
 from runtime.lang import detect_lang
+from runtime.response import ResponseVerdict
 
 log = logging.getLogger("so8t.bot")
 
@@ -69,6 +70,11 @@ class BotMetrics:
     answers: Counter = field(
         default_factory=lambda: Counter(
             "so8t_answers_total", "ALLOW answers by what the answer guard did (ok, cut, fallback)", ("outcome",)
+        )
+    )
+    response_stops: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_response_stops_total", "ALLOW answers stopped by the response head", ("verdict", "category")
         )
     )
     decide_s: Histogram = field(default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency"))
@@ -121,6 +127,7 @@ class Bot:
             m.resolved,
             m.errors,
             m.answers,
+            m.response_stops,
             m.decide_s,
             m.answer_s,
             m.handle_s,
@@ -301,6 +308,7 @@ class Bot:
         context = await self._context(adapter, msg)
         masked = mask(msg.text).text
         answer_failed = False
+        stopped: ResponseVerdict | None = None
         async with self.model.hold() as model:
             t0 = time.perf_counter()
             try:
@@ -351,12 +359,14 @@ class Bot:
             )
             if decision.decision == "ALLOW" and decision.reason != "runtime_error":
                 try:
-                    await self._stream_answer(model, adapter, msg, context, decision)
+                    stopped = await self._stream_answer(model, adapter, msg, context, decision)
                 except AnswerFailed:
                     answer_failed = True
         lang = decision.lang
         if answer_failed:
             await self._escalate("runtime_error", decision_id, decision, msg, masked, msg.text)
+        elif stopped is not None:
+            await self._response_stopped(stopped, decision_id, decision, msg, masked)
         elif decision.decision == "REFUSE":
             text = self.replies.render(
                 "refuse",
@@ -408,9 +418,11 @@ class Bot:
 
     async def _stream_answer(
         self, model: ModelSession, adapter: Adapter, msg: Message, context: Sequence[Turn], decision: Decision
-    ) -> None:
+    ) -> ResponseVerdict | None:
         """Stream the answer through the answer guard: a loop stops generation, and the last update posts
-        what the guard kept (cut, marked when shortened) or the fallback reply: no degenerate answer stays up."""
+        what the guard kept (cut, marked when shortened) or the fallback reply: no degenerate answer stays up.
+        Personal data in the answer is masked before each update is posted. Returns the response head's
+        verdict when it stopped the answer (what was posted is then withdrawn), else None."""
         key = f"answer:{msg.event_id}"
         lang = decision.lang
         guard = AnswerGuard(lang, self.replies.render("answer_shortened", lang), request=msg.text)
@@ -423,7 +435,7 @@ class Bot:
                 async for piece in pieces:
                     if guard.feed(piece):
                         break  # closing the stream stops generation
-                    text, now = guard.visible.strip(), time.monotonic()
+                    text, now = mask(guard.visible.strip()).text, time.monotonic()
                     if text and text != posted and (ref is None or now - last >= self.settings.stream_update_s):
                         if ref is None:
                             ref = await adapter.reply(msg.channel, msg.thread, text, key=key)
@@ -435,15 +447,69 @@ class Bot:
             self.metrics.errors.inc("runtime")
             raise AnswerFailed from exc
         self.metrics.answer_s.observe(time.perf_counter() - t0)
+        verdict = model.response
+        if model.finish_reason == "flagged" and verdict is not None and verdict.flagged:
+            self.metrics.response_stops.inc(verdict.label, verdict.category)
+            log.info("event %s: answer stopped (%s/%s)", msg.event_id, verdict.label, verdict.category)
+            if ref is not None:
+                await adapter.update(msg.channel, ref, self.replies.render("answer_withdrawn", lang))
+            return verdict
         result = guard.finish(budget_hit=model.finish_reason == "length")
         self.metrics.answers.inc(result.outcome)
         if result.outcome != "ok":
             log.info("event %s: answer guard: %s", msg.event_id, result.outcome)
-        final = self.replies.render("answer_fallback", lang) if result.fallback else result.text
+        final = self.replies.render("answer_fallback", lang) if result.fallback else mask(result.text).text
         if ref is None:
             await adapter.reply(msg.channel, msg.thread, final, key=key)
         else:  # always: after a restart `ref` may be the message a crashed run left half-written
             await adapter.update(msg.channel, ref, final)
+        return None
+
+    async def _response_stopped(
+        self, verdict: ResponseVerdict, decision_id: int, decision: Decision, msg: Message, masked: str
+    ) -> None:
+        """The response head stopped an ALLOW answer: its verdict is audited beside the request's (a chained
+        "response" row referring to it), then the asker gets a refusal (unsafe; appealable) or the case goes
+        to the domain's reviewers (individual specialist advice), both with the reason response_flagged."""
+        unsafe = verdict.label == "unsafe"
+        lang = decision.lang
+        stop = Decision(
+            decision="REFUSE" if unsafe else "ESCALATE",
+            category=verdict.category,
+            confidence=verdict.p_unsafe if unsafe else verdict.p_escalate,
+            probs={"unsafe": verdict.p_unsafe, "escalate": verdict.p_escalate},
+            rationale=self.replies.render("response_rationale", lang, position=verdict.position),
+            human_required=not unsafe,
+            lang=lang,
+            reason="response_flagged",
+            domain=None if unsafe else verdict.category,
+            model_id=decision.model_id,
+            head_id=str(getattr(self.runtime, "response_head_id", None) or "response"),
+        )
+        record = DecisionRecord(
+            ts=self.clock(),
+            platform=msg.platform,
+            channel=msg.channel,
+            thread=msg.thread,
+            user=msg.user,
+            event_id=msg.event_id,
+            decision=stop,
+            latency_ms=0.0,
+            text_masked=masked,
+            text_sha256=self.store.text_hash(msg.text),
+        )
+        stop_id = self.store.append_response(decision_id, record, verdict.as_dict())
+        self.metrics.decisions.inc(stop.decision, stop.category)
+        if not unsafe:
+            await self._escalate("escalate", stop_id, stop, msg, masked, msg.text)
+            return
+        label = "Ask for human review" if lang == "en" else "人による確認を依頼"
+        text = self.replies.render(
+            "refuse", lang, category=hazard_label(stop.category, lang), rationale=stop.rationale, decision_id=stop_id
+        )
+        await self.adapters[msg.platform].reply(
+            msg.channel, msg.thread, text, key=f"reply:{msg.event_id}", buttons=(Button("appeal", label, str(stop_id)),)
+        )
 
     # ------------------------------------------------------------------ escalations
     async def _escalate(
@@ -606,7 +672,7 @@ class Bot:
         lang = (row or {}).get("lang") or "en"
         if (
             row is None
-            or row["kind"] != "decision"
+            or row["kind"] not in ("decision", "response")
             or row["verdict"] != "REFUSE"
             or row["platform"] != platform
             or (row["user"] != user and not self.settings.roles.is_admin(platform, user))

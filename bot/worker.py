@@ -12,6 +12,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 from runtime.base import Decision, Runtime, Turn
+from runtime.response import ResponseVerdict
 
 _END = object()
 AHEAD = 2  # pieces the model may run ahead of the consumer: closing the stream stops it within a few tokens
@@ -25,6 +26,8 @@ class ModelSession:
         # why the last answer ended: the runtime's "stop" | "length" (when it says), "stopped" when the
         # caller closed the stream early (the answer guard found a loop), None when unknown
         self.finish_reason: str | None = None
+        # the response head's last reading of the last answer (runtime/response.py), None without one
+        self.response: ResponseVerdict | None = None
 
     async def decide(self, context: Sequence[Turn], request: str) -> Decision:
         return await asyncio.to_thread(self.runtime.decide, list(context), request)
@@ -40,6 +43,7 @@ class ModelSession:
         stop = threading.Event()
         credit = threading.Semaphore(AHEAD)
         self.finish_reason = None
+        self.response = None
 
         def run() -> None:
             pieces: Iterator[str] | None = None
@@ -62,6 +66,7 @@ class ModelSession:
                     close()  # a generator runtime leaves its sampling loop (and its lock) now
             reason = getattr(self.runtime, "last_finish_reason", None)
             self.finish_reason = "stopped" if stopped else (None if reason is None else str(reason))
+            self.response = getattr(self.runtime, "last_response", None)
 
         job = asyncio.ensure_future(asyncio.to_thread(run))
         try:

@@ -43,9 +43,20 @@ class HybridRuntime:
         reason = getattr(self.answerer, "last_finish_reason", None)
         return None if reason is None else str(reason)
 
+    @property
+    def last_response(self) -> Any:
+        """The answer model's response head's last reading (runtime/response.py), None without one."""
+        return getattr(self.answerer, "last_response", None)
+
+    @property
+    def response_head_id(self) -> str | None:
+        head_id = getattr(self.answerer, "response_head_id", None)
+        return None if head_id is None else str(head_id)
+
     def info(self) -> dict[str, object]:
         info = dict(self.safety.info())
         answer_info = self.answerer.info()
         info["answer_model"] = answer_info["model"]
         info["answer_licence"] = answer_info.get("licence")
+        info["response_head"] = answer_info.get("response_head")
         return info

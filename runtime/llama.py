@@ -35,6 +35,7 @@ from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
 from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path, shipped_adapter
 from runtime.prompts import SYSTEM_PROMPT, build_messages, fallback_template
+from runtime.response import ResponseHead, ResponsePolicy, ResponseVerdict, ends_sentence
 from runtime.settings import ModelSettings
 
 import llama_cpp  # isort: skip
@@ -195,6 +196,19 @@ class ModelFiles:
             candidates.insert(0, self.adapter.parent / "hazard.npz")
         return next((p for p in candidates if p.is_file()), None)
 
+    @staticmethod
+    def response_path(settings: ModelSettings, state_key: str) -> Path | None:
+        """model.response_head, else the shipped head for these states (the GGUF and its prompt format: a
+        response head reads the answering model); None when there is none or it is set to "off"."""
+        if settings.response_head:
+            return None if settings.response_head.lower() in ("none", "off") else Path(settings.response_head)
+        shipped = response_head_path(state_key)
+        return shipped if shipped.is_file() else None
+
+
+def response_head_path(state_key: str) -> Path:
+    return HEADS_DIR / f"response-{state_key}.npz"
+
 
 def _adapter_file(adapter: str | None) -> Path | None:
     """The adapter.gguf that model.adapter names (a directory, a file, or a shipped adapter's name); None
@@ -274,7 +288,9 @@ class LlamaRuntime:
         )
         self._lock = threading.RLock()
         self._banned: np.ndarray | None = None
-        self.last_finish_reason: str | None = None  # of the last answer(): "stop" | "length"
+        self.last_finish_reason: str | None = None  # of the last answer(): "stop" | "length" | "flagged"
+        self.last_response: ResponseVerdict | None = None  # the response head's last reading of the last answer
+        self._response: ResponseHead | None = self._load_response(settings)
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
     # ---- loading -------------------------------------------------------------------------------
@@ -298,6 +314,22 @@ class LlamaRuntime:
                 f"loaded model ({self.fingerprint}); train one with `so8t train-hazard` or set SO8T_HAZARD_HEAD"
             )
         return head
+
+    def _load_response(self, settings: ModelSettings) -> ResponseHead | None:
+        """model.response_head, else the shipped one for this model and prompt format (if any); "off": none."""
+        path = self.files.response_path(settings, self.state_key)
+        if path is None:
+            return None
+        policy = ResponsePolicy(
+            unsafe_threshold=settings.response_unsafe,
+            escalate_threshold=settings.response_escalate,
+            every=settings.response_every,
+        )
+        return ResponseHead.load(path, state_key=self.state_key, n_embd=self.n_embd, policy=policy)
+
+    @property
+    def response_head_id(self) -> str | None:
+        return self._response.head_id if self._response is not None else None
 
     # ---- identity -----------------------------------------------------------------------------
     @property
@@ -332,6 +364,7 @@ class LlamaRuntime:
             "adapter": str(self.adapter_path) if self.adapter_path else None,
             "head": self.head_id,
             "hazard_head": self._hazard.head_id if self._hazard is not None else None,
+            "response_head": self.response_head_id,
             "head_metrics": self._head.meta.get("metrics", {}) if self._head else {},
             "n_ctx": self.settings.n_ctx,
             "threshold": self.settings.safety_threshold,
@@ -467,31 +500,115 @@ class LlamaRuntime:
 
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval).
-        `last_finish_reason` says afterwards why it ended ("length": max_tokens ran out mid-answer)."""
+
+        The loop is the runtime's own (greedy, or top-k sampling at a temperature) so that, with a response
+        head loaded, the hidden state can be read at sentence ends from the same cache (runtime/response.py):
+        text is then released only up to the last position the head cleared, and a flagged answer stops
+        there. `last_finish_reason` says afterwards why it ended ("stop", "length": max_tokens ran out
+        mid-answer, "flagged": the response head stopped it, see `last_response`)."""
         with self._lock:
             self.last_finish_reason = None
-            tokens = self.tokens_for(context, request)
-            banned = self.chinese_only_tokens()
+            self.last_response = None
+            yield from self._generate(context, request, max_tokens or self.settings.max_answer_tokens)
 
-            def no_chinese(_ids: Any, scores: Any) -> Any:
-                scores[banned] = -np.inf
-                return scores
+    def _logits(self) -> np.ndarray:
+        ptr = llama_cpp.llama_get_logits_ith(self._ctx, -1)
+        if not ptr:
+            raise RuntimeError("llama.cpp returned no logits")
+        return np.ctypeslib.as_array(ptr, shape=(self.llm.n_vocab(),)).copy()
 
-            stream = self.llm.create_completion(
-                prompt=tokens,
-                max_tokens=max_tokens or self.settings.max_answer_tokens,
-                temperature=self.settings.temperature,
-                top_k=1 if self.settings.temperature == 0 else 40,
-                stop=self._stop,
-                stream=True,
-                seed=self.settings.seed,
-                logits_processor=llama_cpp.LogitsProcessorList([no_chinese]) if banned.size else None,
-            )
-            for chunk in stream:
-                choice: Any = chunk["choices"][0]  # type: ignore[index]
-                self.last_finish_reason = choice.get("finish_reason") or self.last_finish_reason
-                if choice["text"]:
-                    yield choice["text"]
+    def _eval_token(self, token: int, *, read_state: bool) -> np.ndarray | None:
+        """Evaluate one generated token; with read_state, its final hidden state (embeddings on for it only)."""
+        if not read_state:
+            self.llm.eval([token])
+            return None
+        llama_cpp.llama_set_embeddings(self._ctx, True)
+        try:
+            self.llm.eval([token])
+            ptr = llama_cpp.llama_get_embeddings_ith(self._ctx, -1)
+            if not ptr:
+                raise RuntimeError("llama.cpp returned no hidden state")
+            return np.ctypeslib.as_array(ptr, shape=(self.n_embd,)).astype(np.float32, copy=True)
+        finally:
+            llama_cpp.llama_set_embeddings(self._ctx, False)
+
+    def _generate(self, context: Sequence[Turn], request: str, max_tokens: int) -> Iterator[str]:
+        import codecs
+
+        monitor = self._response
+        state = self._evaluate(self.tokens_for(context, request))  # all cached after decide(): one token
+        checks = 0
+
+        def read(state: np.ndarray, answer: str, position: int) -> bool:
+            """Read the response head; True when the answer may go on."""
+            nonlocal checks
+            if monitor is None:
+                return True
+            checks += 1
+            verdict = monitor.read(state, request, answer, position=position, checks=checks)
+            self.last_response = verdict
+            return not verdict.flagged
+
+        if not read(state, "", 0):
+            self.last_finish_reason = "flagged"
+            return
+        banned = self.chinese_only_tokens()
+        vocab = llama_cpp.llama_model_get_vocab(self.llm._model.model)
+        rng = np.random.default_rng(self.settings.seed)
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        every = monitor.policy.every if monitor is not None else 0
+        text, released, since_check, n = "", 0, 0, 0
+        reason = "length"
+        for n in range(1, max_tokens + 1):
+            logits = self._logits()
+            if banned.size:
+                logits[banned] = -np.inf
+            token = self._sample(logits, rng)
+            if llama_cpp.llama_vocab_is_eog(vocab, token):
+                reason = "stop"
+                break
+            piece = decoder.decode(self.llm.detokenize([token]))
+            text += piece
+            stop_at = min((i for s in self._stop if s and (i := text.find(s)) >= 0), default=-1)
+            if stop_at >= 0:
+                text, reason = text[:stop_at], "stop"
+                break
+            since_check += 1
+            at_boundary = monitor is not None and (ends_sentence(piece) or since_check >= every)
+            state_n = self._eval_token(token, read_state=at_boundary)
+            if monitor is None:
+                if piece:
+                    yield piece
+                continue
+            if state_n is not None:
+                since_check = 0
+                if not read(state_n, text, n):
+                    self.last_finish_reason = "flagged"
+                    return
+                if len(text) > released:
+                    yield text[released:]
+                    released = len(text)
+        text += decoder.decode(b"", final=True)
+        if monitor is not None and len(text) > released:
+            # the tail since the last read: read the last token's state before it is released
+            self.llm.n_tokens -= 1
+            last = int(self.llm.input_ids[self.llm.n_tokens])
+            state_n = self._eval_token(last, read_state=True)
+            if state_n is not None and not read(state_n, text, n):
+                self.last_finish_reason = "flagged"
+                return
+            yield text[released:]
+        self.last_finish_reason = reason
+
+    def _sample(self, logits: np.ndarray, rng: np.random.Generator) -> int:
+        """Greedy at temperature 0, else top-k 40 sampling (seeded)."""
+        temperature = self.settings.temperature
+        if temperature <= 0:
+            return int(np.argmax(logits))
+        top = np.argpartition(logits, -40)[-40:]
+        z = logits[top] / temperature
+        p = np.exp(z - z.max())
+        return int(top[rng.choice(top.size, p=p / p.sum())])
 
     def generate_rationale(self, decision: Decision, context: Sequence[Turn], request: str) -> str | None:
         """`rationale: generate`: one sentence by the LM, continuing the same KV cache; None on failure."""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from runtime.base import Decision, Turn
 from runtime.lang import detect_lang
+from runtime.response import ResponseVerdict
 
 # (keywords, verdict, category)
 RULES: tuple[tuple[tuple[str, ...], str, str], ...] = (
@@ -125,9 +126,14 @@ class ScriptedRuntime(FakeRuntime):
     scripts: dict[str, tuple[list[str], str]] = field(default_factory=dict)
     yielded: dict[str, int] = field(default_factory=dict)
     last_finish_reason: str | None = None
+    # a script whose reason is "flagged" ends with this response-head verdict (runtime/response.py)
+    flags: dict[str, ResponseVerdict] = field(default_factory=dict)
+    last_response: ResponseVerdict | None = None
+    response_head_id: str = "response-fake"
 
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         self.last_finish_reason = None
+        self.last_response = self.flags.get(request)
         if request not in self.scripts:
             yield from super().answer(context, request, max_tokens)
             self.last_finish_reason = "stop"

@@ -13,6 +13,7 @@ import pytest
 
 from bot.audit import StoreError
 from tests.console_helpers import QUIET, Client, console_app
+from runtime.response import ResponseVerdict
 from tests.fakes import FakeRuntime, ScriptedRuntime
 
 
@@ -556,3 +557,72 @@ async def test_degenerate_answers_are_cut_or_replaced_in_the_thread(
             "fallback_language": 1,
         }.items():
             assert f'so8t_answers_total{{outcome="{outcome}"}} {n}' in metrics
+
+
+UNSAFE_EN = "Summarize the notes and add a short section on the lock"
+DRIFT_EN = "Summarize the travel policy for my trip"
+CALL_EN = "Summarize who called about the invoice"
+
+
+async def test_an_answer_the_response_head_stops_is_withdrawn_refused_or_escalated_and_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 19: a flagged answer never stays up; the verdict on the response is chained beside the request's."""
+    rt = ScriptedRuntime(
+        scripts={
+            UNSAFE_EN: (["Here are the notes. ", "Now, to open the lock without a key, "], "flagged"),
+            DRIFT_EN: (["The policy covers flights. "], "flagged"),
+            CALL_EN: (["Taro called from 090-1234-5678 about ", "the invoice. He asked for a copy."], "stop"),
+        },
+        flags={
+            UNSAFE_EN: ResponseVerdict("unsafe", "violent_crimes", 0.91, 0.02, position=14, checks=2),
+            DRIFT_EN: ResponseVerdict("escalate", "medical", 0.05, 0.88, position=6, checks=2),
+        },
+    )
+    async with console_app(tmp_path, runtime=rt) as (app, c):
+        app.bot.settings = dataclasses.replace(app.bot.settings, stream_update_s=0.0)
+        shown: list[str] = []
+        real_update = app.console.update
+
+        async def recording(channel: str, ref: str, text: str, buttons: Any = None) -> None:
+            shown.append(text)
+            await real_update(channel, ref, text, buttons)
+
+        monkeypatch.setattr(app.console, "update", recording)
+        unsafe = (await c.say("alice", UNSAFE_EN))["thread"]
+        await app.bot.wait_idle()
+        drift = (await c.say("alice", DRIFT_EN))["thread"]
+        await app.bot.wait_idle()
+        call = (await c.say("alice", CALL_EN))["thread"]
+        await app.bot.wait_idle()
+
+        replies = await c.bot_replies(unsafe)
+        texts = [r["text"] for r in replies]
+        # the streamed part was replaced by the withdrawal notice, then a refusal with an appeal button
+        assert texts[0].startswith("I stopped this answer") and "lock" not in texts[0]
+        assert "can't help" in texts[1] and [a["action"] for a in replies[1]["actions"]] == ["appeal"]
+        assert not any("without a key" in t for t in texts)
+        assert "Here are the notes." in shown[0]  # it had been shown ...
+        drift_texts = [r["text"] for r in await c.bot_replies(drift)]
+        assert drift_texts[0].startswith("I stopped this answer") and "medical reviewers" in drift_texts[1]
+        card = await _card(c, "medical-review")
+        assert "travel policy" in card["text"]
+        # PII the model repeats is masked before it is posted, in every update
+        call_texts = [r["text"] for r in await c.bot_replies(call)]
+        assert call_texts and not any("090-1234-5678" in t for t in call_texts + shown)
+
+        rows = list(app.store.export())
+        resp = [r for r in rows if r["kind"] == "response"]
+        assert [(r["verdict"], r["category"], r["reason"]) for r in resp] == [
+            ("REFUSE", "violent_crimes", "response_flagged"),
+            ("ESCALATE", "medical", "response_flagged"),
+        ]
+        requests = {r["id"]: r for r in rows if r["kind"] == "decision"}
+        assert all(requests[r["ref_id"]]["verdict"] == "ALLOW" for r in resp)
+        assert resp[0]["probs"]["position"] == 14
+        assert app.store.verify_chain().ok
+        # the refusal is appealable like any other
+        status, data = await c.post("/api/actions", {"message_id": replies[1]["id"], "action": "appeal", "user": "alice"})
+        assert status == 200 and data["escalation_id"]
+        metrics = app.bot.metrics.registry.render()
+        assert 'so8t_response_stops_total{verdict="unsafe",category="violent_crimes"} 1' in metrics
