@@ -22,6 +22,7 @@ from bot.http import ops_routes
 from bot.jobs import JobContext, make_jobs
 from bot.ops_settings import OpsSettings, load_ops_settings
 from bot.replies import Replies
+from bot.reports import served_versions
 from bot.scheduler import Scheduler
 from bot.settings import BotSettings, load_settings
 from runtime.base import Runtime
@@ -176,12 +177,11 @@ def job_context(
     """What the scheduled jobs need; `adapters` is the bot's live dict (platforms register into it)."""
 
     def versions() -> dict[str, Any]:
-        return {
-            "model": getattr(runtime, "model_id", None) if runtime is not None else None,
-            "head": getattr(runtime, "head_id", None) if runtime is not None else None,
-            "adapter": config.model.adapter,
-            "head_file": config.model.head,
-        }
+        """What the runtime serves (its ids and info()), never the config's spelling of it: an adapter
+        taken from the backbone's manifest is not in the config, and a head unset there is still served."""
+        if runtime is None:
+            return {}
+        return served_versions(runtime)
 
     return JobContext(store, config, settings, ops, adapters, versions)
 

@@ -180,7 +180,7 @@ def register(group: click.Group) -> None:
         """Requests by verdict, category, language, platform, channel; escalations, agreement, appeals,
         latency, change vs the previous period, versions (Markdown, HTML with charts, CSV or JSON)."""
         from bot.ops_settings import load_ops_settings
-        from bot.reports import build_report, render, week_range
+        from bot.reports import build_report, described_versions, render, week_range
 
         try:
             ops = load_ops_settings(state.config)
@@ -201,13 +201,11 @@ def register(group: click.Group) -> None:
             label = week.upper()
         else:
             s, u = _time(since, "since"), _time(until, "until")
+        from runtime.llama import describe_model
+
+        # what the config serves, read from the files (no model loads); unreadable files: the decisions' ids
+        versions = described_versions(describe_model(state.config.model))
         store = _open_existing(state, db)
-        model = state.config.model
-        versions = {
-            "model": model.path or "embedded default",
-            "head": model.head or "shipped head",
-            "adapter": model.adapter,
-        }
         try:
             text = render(build_report(store, s, u, label=label, versions=versions), fmt)
         except StoreError as exc:

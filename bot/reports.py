@@ -28,6 +28,15 @@ TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "report"
 DIMENSIONS = ("verdict", "category", "lang", "platform", "channel")
 # what a reviewer's action says the right verdict was
 ACTION_LABEL = {"decline": "REFUSE", "approve": "ALLOW", "answer": "ESCALATE"}
+# Reviewer agreement is over the cases where the model gave its own verdict and a reviewer then upheld or
+# overturned it (appeals of a refusal). An ESCALATE is the model deferring to a person: whatever the
+# reviewer decides is the decision it asked for, so those cases count as reviewed but are not rated.
+RATED_VERDICTS = ("ALLOW", "REFUSE")
+AGREEMENT_DEFINITION = (
+    "Agreement is the share of rated cases where the reviewer upheld the model's own verdict (an appeal "
+    "declined upholds a refusal; approved or answered overturns it). Escalations are the model deferring to "
+    "a person: they count as reviewed, not as rated."
+)
 FORMATS = ("md", "html", "csv", "json")
 
 
@@ -114,6 +123,46 @@ class Report:
         return d
 
 
+def _agreement_cell() -> dict[str, Any]:
+    return {"approve": 0, "decline": 0, "answer": 0, "n": 0, "rated": 0, "agree": 0, "disagree": 0}
+
+
+def _rate(cell: dict[str, Any]) -> float | None:
+    return round(cell["agree"] / cell["rated"], 3) if cell["rated"] else None
+
+
+def agreement_total(report: Report) -> dict[str, Any]:
+    """The agreement cells of every category added up (with its rate, None when nothing was rated)."""
+    total = _agreement_cell()
+    for cell in report.agreement.values():
+        for k in total:
+            total[k] += int(cell.get(k, 0))
+    total["rate"] = _rate(total)
+    return total
+
+
+def agreement_text(cell: dict[str, Any]) -> str:
+    """A cell's agreement as a reader can take it: the rate with its n, or n/a when nothing was rated."""
+    if not cell.get("rated"):
+        return "n/a"
+    disagree = int(cell.get("disagree", 0))
+    detail = "no disagreements recorded" if not disagree else f"{disagree} disagreement{'s' if disagree > 1 else ''}"
+    return f"{cell['rate'] * 100:.0f}% (n={cell['rated']}, {detail})"
+
+
+def agreement_note(report: Report) -> str:
+    """The overall figure, said honestly: what it is computed over, or why it cannot be."""
+    t = agreement_total(report)
+    if not t["n"]:
+        return "Agreement: n/a (no reviewed cases in this period)."
+    if not t["rated"]:
+        return (
+            f"Agreement: n/a. All {t['n']} reviewed case{'s were' if t['n'] > 1 else ' was'} escalated by the "
+            "model to a person, so there was no model verdict to agree or disagree with."
+        )
+    return f"Agreement overall: {agreement_text(t)}."
+
+
 def _decision_rows(store: AuditStore, since: float | None, until: float | None) -> list[dict[str, Any]]:
     return [r for r in store.export(since, until) if r["kind"] == "decision"]
 
@@ -145,8 +194,8 @@ def build_report(
     lat = [float(r["latency_ms"] or 0.0) for r in rows]
     refusals = Counter(str(r["category"]) for r in rows if r["verdict"] == "REFUSE")
 
-    def inside(ts: Any) -> bool:
-        return ts is not None and (since is None or ts >= since) and ts < end
+    def inside(ts: Any) -> bool:  # up to `now` inclusive when the period is open-ended
+        return ts is not None and (since is None or ts >= since) and (ts < end or (until is None and ts <= end))
 
     escs = store.escalation_rows(since, end)
     opened: Counter[str] = Counter()
@@ -166,12 +215,13 @@ def build_report(
             resolved[e["domain"]] += 1
             ttr[e["domain"]].append(float(e["resolved_at"]) - float(e["opened_at"]))
             if e["kind"] in ("escalate", "appeal") and e["action"] in ACTION_LABEL:
-                cell = agreement.setdefault(
-                    e["category"] or "none", {"approve": 0, "decline": 0, "answer": 0, "n": 0, "agree": 0}
-                )
+                cell = agreement.setdefault(e["category"] or "none", _agreement_cell())
                 cell[e["action"]] += 1
                 cell["n"] += 1
-                cell["agree"] += int(ACTION_LABEL[e["action"]] == e["verdict"])
+                if e["verdict"] in RATED_VERDICTS:  # the model's own verdict, which the reviewer upholds or not
+                    cell["rated"] += 1
+                    agrees = ACTION_LABEL[e["action"]] == e["verdict"]
+                    cell["agree" if agrees else "disagree"] += 1
             if e["kind"] == "appeal":
                 appeals["resolved"] += 1
                 appeals["upheld" if e["action"] == "decline" else "overturned"] += 1
@@ -190,7 +240,7 @@ def build_report(
                     }
                 )
     for cell in agreement.values():
-        cell["rate"] = round(cell["agree"] / cell["n"], 3) if cell["n"] else None
+        cell["rate"] = _rate(cell)
     domains = sorted(set(opened) | set(resolved) | set(overdue))
     escalations = {
         "opened": {d: opened[d] for d in domains if opened[d]},
@@ -216,8 +266,16 @@ def build_report(
     for r in rows:
         in_use["model"][str(r.get("model_id") or "?")] += 1
         in_use["head"][str(r.get("head_id") or "?")] += 1
+    current = {k: v for k, v in (versions or {}).items() if v is not None or k == "adapter"}
+    if not current.get("model") and rows:  # nothing better known: what the period's last decision recorded
+        last = max(rows, key=lambda r: (r.get("ts") or 0, r.get("id") or 0))
+        current = {
+            "model": last.get("model_id") or None,
+            "head": last.get("head_id") or None,
+            "source": "as recorded on the period's last decision",
+        }
     ver = {
-        "current": dict(versions or {}),
+        "current": current,
         "models_seen": dict(in_use["model"]),
         "heads_seen": dict(in_use["head"]),
     }
@@ -238,6 +296,62 @@ def build_report(
         model_changes=store.model_changes(since, end),
         overdue_cases=overdue_cases,
     )
+
+
+# ---------------------------------------------------------------------------------------------- versions
+def served_versions(runtime: Any) -> dict[str, Any]:
+    """The model, heads and adapter as the runtime serves them (its model_id, head_id and info()), not as
+    the config spells them: an adapter picked from the backbone's manifest has no config value. "adapter"
+    is None when the runtime serves none, and left out when the runtime does not say."""
+    try:
+        info = dict(runtime.info())
+    except Exception:  # noqa: BLE001 - a report must render even when the runtime cannot describe itself
+        info = {}
+    out: dict[str, Any] = {
+        "model": str(getattr(runtime, "model_id", "") or info.get("model_id") or "") or None,
+        "head": str(getattr(runtime, "head_id", "") or info.get("head") or "") or None,
+        "source": "served",
+    }
+    if "adapter" in info:
+        out["adapter"] = _adapter_dir(info["adapter"])
+    if info.get("hazard_head"):
+        out["hazard_head"] = str(info["hazard_head"])
+    return out
+
+
+def described_versions(description: dict[str, Any]) -> dict[str, Any]:
+    """Versions from runtime.llama.describe_model (what the config serves, read from the files without
+    loading the model): for `so8t report` run outside the bot."""
+    if not description.get("model_id"):
+        return {}
+    out: dict[str, Any] = {
+        "model": description["model_id"],
+        "head": description.get("head_id"),
+        "adapter": _adapter_dir(description.get("adapter")),
+        "source": "as configured (read from the model files)",
+    }
+    if description.get("hazard_head_id"):
+        out["hazard_head"] = description["hazard_head_id"]
+    return out
+
+
+def _adapter_dir(adapter: Any) -> str | None:
+    """An adapter's directory (the runtime names its adapter.gguf file); None for no adapter."""
+    if not adapter:
+        return None
+    path = Path(str(adapter))
+    return str(path.parent) if path.suffix == ".gguf" else str(path)
+
+
+def versions_line(report: Report) -> str:
+    cur = report.versions.get("current", {})
+    parts = [f"model {cur.get('model') or '?'}", f"head {cur.get('head') or '?'}"]
+    if cur.get("hazard_head"):
+        parts.append(f"hazard head {cur['hazard_head']}")
+    if "adapter" in cur:
+        parts.append(f"adapter {cur['adapter'] or 'none'}")
+    source = f" ({cur['source']})" if cur.get("source") else ""
+    return "Versions" + source + ": " + ", ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------- text
@@ -325,12 +439,19 @@ def render_markdown(report: Report) -> str:
         )
     if not domains:
         lines.append("| — | 0 | 0 | 0 | — | — |")
+    lines += ["", "## Reviewer agreement with the model", "", AGREEMENT_DEFINITION, ""]
     if report.agreement:
-        lines += ["", "## Reviewer agreement with the model", ""]
-        lines += ["| Category | Reviewed | Approve | Decline | Answer | Agreement |", "|---|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| Category | Reviewed | Approve | Decline | Answer | Rated | Agreement |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
         for cat, a in report.agreement.items():
-            rate = "—" if a["rate"] is None else f"{a['rate'] * 100:.0f}%"
-            lines.append(f"| {cat} | {a['n']} | {a['approve']} | {a['decline']} | {a['answer']} | {rate} |")
+            lines.append(
+                f"| {cat} | {a['n']} | {a['approve']} | {a['decline']} | {a['answer']} | {a['rated']} "
+                f"| {agreement_text(a)} |"
+            )
+        lines.append("")
+    lines.append(agreement_note(report))
     ap = report.appeals
     lines += [
         "",
@@ -346,15 +467,11 @@ def render_markdown(report: Report) -> str:
     open_total = sum(report.open_escalations.values())
     lines += ["", f"Open escalations: {open_total}"]
     lines += [f"- {d}: {n}" for d, n in sorted(report.open_escalations.items())]
-    cur = report.versions.get("current", {})
-    lines += [
-        "",
-        f"Versions: model {cur.get('model') or '?'}, head {cur.get('head') or '?'}, "
-        f"adapter {cur.get('adapter') or 'none'}",
-    ]
-    seen = report.versions.get("heads_seen", {})
-    if len(seen) > 1:
-        lines.append("Heads used in the period: " + ", ".join(f"{h} ({n})" for h, n in _sorted(seen)))
+    lines += ["", versions_line(report)]
+    for what, key in (("Models", "models_seen"), ("Heads", "heads_seen")):
+        seen = report.versions.get(key, {})
+        if seen:
+            lines.append(f"{what} used in the period: " + ", ".join(f"{h} ({n})" for h, n in _sorted(seen)))
     if report.model_changes:
         lines += ["", "Model changes:"]
         lines += [
@@ -382,7 +499,7 @@ def render_csv(report: Report) -> str:
             if t.get(q) is not None:
                 w.writerow([f"ttr_{q}_s", d, round(t[q], 1)])
     for cat, a in report.agreement.items():
-        for k in ("approve", "decline", "answer", "agree"):
+        for k in ("approve", "decline", "answer", "rated", "agree", "disagree"):
             w.writerow([f"review_{k}", cat, a[k]])
     for k, n in report.appeals.items():
         w.writerow(["appeals", k, n])
@@ -432,6 +549,26 @@ def bar_chart(title_: str, data: Sequence[tuple[str, float]], unit: str = "", wi
     }
 
 
+# (seconds per unit, suffix, name): the largest value is shown below 120 of its unit
+TTR_UNITS = ((1, " s", "seconds"), (60, " min", "minutes"), (3600, " h", "hours"), (86400, " d", "days"))
+
+
+def ttr_chart(ttr_s: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Time to resolution p50 per domain in a unit that fits the values: cases closed within minutes are
+    bars of minutes, not hours rounded down to an empty 0.0 h."""
+    p50 = [(d, float(t["p50"])) for d, t in ttr_s.items() if t.get("p50") is not None]
+    top = max((v for _, v in p50), default=0.0)
+    scale, unit, name = next(u for u in TTR_UNITS if top < u[0] * 120 or u is TTR_UNITS[-1])
+    data = [(f"{d} (n={ttr_s[d]['n']})", _scaled(v, scale)) for d, v in p50]
+    return bar_chart(f"Time to resolution p50 ({name})", data, unit)
+
+
+def _scaled(seconds: float, scale: int) -> float:
+    """In the chart's unit, one decimal, and never rounded down to zero when it was not zero."""
+    value = round(seconds / scale, 1)
+    return value if value or seconds <= 0 else 0.1
+
+
 def _env() -> Environment:
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES_DIR)),
@@ -448,11 +585,7 @@ def render_html(report: Report) -> str:
         bar_chart("Requests by language", _sorted(report.counts.get("lang", {}))),
         bar_chart("Requests by platform", _sorted(report.counts.get("platform", {}))),
         bar_chart("Escalations opened by domain", _sorted(esc.get("opened", {}))),
-        bar_chart(
-            "Time to resolution p50 (hours)",
-            [(d, round((t["p50"] or 0) / 3600, 1)) for d, t in esc.get("ttr_s", {}).items()],
-            " h",
-        ),
+        ttr_chart(esc.get("ttr_s", {})),
     ]
     domains = sorted(set(esc.get("opened", {})) | set(esc.get("resolved", {})) | set(esc.get("overdue", {})))
     return _env().get_template("report.html.j2").render(
@@ -465,6 +598,10 @@ def render_html(report: Report) -> str:
         change=report.change(),
         dur=_dur,
         ms=_ms,
+        agreement_text=agreement_text,
+        agreement_note=agreement_note(report),
+        agreement_definition=AGREEMENT_DEFINITION,
+        versions_line=versions_line(report),
         signed=_signed,
         when=_when,
         sorted_counts=_sorted,

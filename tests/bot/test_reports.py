@@ -84,7 +84,7 @@ def straight_from_rows(db: Path, since: float, until: float) -> dict[str, Any]:
         d: sorted(e["resolved_at"] - e["opened_at"] for e in res if e["domain"] == d) for d in out["resolved"]
     }
     out["agree"] = dict(Counter(e["category"] for e in res if e["kind"] in ("escalate", "appeal")
-                                and ACTION_LABEL[e["action"]] == e["verdict"]))
+                                and e["verdict"] in ("ALLOW", "REFUSE") and ACTION_LABEL[e["action"]] == e["verdict"]))
     out["latency"] = sorted(r["latency_ms"] for r in dec)
     out["refusals"] = dict(Counter(r["category"] for r in dec if r["verdict"] == "REFUSE"))
     return out
@@ -109,8 +109,11 @@ async def test_report_numbers_match_the_audit_rows(tmp_path: Path) -> None:
         assert rep.escalations["ttr_s"][d]["p50"] == percentile(values, 50)
         assert rep.escalations["ttr_s"][d]["n"] == len(values)
     assert {c: a["agree"] for c, a in rep.agreement.items() if a["agree"]} == truth["agree"]
-    assert rep.agreement["legal"]["answer"] == 1 and rep.agreement["legal"]["rate"] == 1.0
-    assert rep.agreement["medical"]["approve"] == 1 and rep.agreement["medical"]["rate"] == 0.0
+    # escalations are the model deferring to a person: reviewed, not rated (no 0 % for an approval)
+    assert rep.agreement["legal"]["answer"] == 1 and rep.agreement["legal"]["rated"] == 0
+    assert rep.agreement["medical"]["approve"] == 1 and rep.agreement["medical"]["rate"] is None
+    upheld = rep.agreement["harassment"]  # the appeal of bob's refusal, declined: the refusal upheld
+    assert (upheld["rated"], upheld["agree"], upheld["disagree"], upheld["rate"]) == (1, 1, 0, 1.0)
     assert rep.appeals == {"opened": 1, "resolved": 1, "upheld": 1, "overturned": 0}
     assert rep.latency_ms["p50"] == percentile(truth["latency"], 50)
     assert dict(rep.top_refusals) == truth["refusals"]
@@ -123,6 +126,8 @@ async def test_report_numbers_match_the_audit_rows(tmp_path: Path) -> None:
         assert EMAIL not in text and PHONE not in text, fmt
     md = render(rep, "md")
     assert "# SO8T audit report 2026-W47" in md and "| ESCALATE | 5 |" in md and "[EMAIL]" not in md
+    assert "| harassment | 1 | 0 | 1 | 0 | 1 | 100% (n=1, no disagreements recorded) |" in md
+    assert "| medical | 1 | 1 | 0 | 0 | 0 | n/a |" in md and "Agreement overall: 100% (n=1" in md
     data = json.loads(render(rep, "json"))
     assert data["total"] == 8 and data["counts"]["verdict"] == truth["verdict"]
     rows = list(csv.reader(io.StringIO(render(rep, "csv"))))
