@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -260,3 +260,27 @@ def thread_name(text: str) -> str:
     """A thread title from the question (1-100 characters, one line)."""
     line = " ".join(text.split())[:80]
     return line or "SO8T"
+
+
+def case_thread_name(case: int, domain: str, lang: str) -> str:
+    """A neutral title for the asker's thread of an escalated request: the case and its domain, never
+    the request's text (it may hold private details; a thread's title shows in the channel's list)."""
+    label = domain.upper() if len(domain) <= 3 else domain.capitalize()
+    name = f"SO8T 案件 #{case} — {label} の確認" if lang == "ja" else f"SO8T case #{case} — {label} review"
+    return name[:100]
+
+
+def mention_ids(text: str, users: Iterable[str] = (), channels: Iterable[str] = (), dms: Iterable[str] = ()) -> str:
+    """The first line's raw ids of these users and channels as Discord mentions: `<@id>` and `<#id>` show
+    names (send with allowed_mentions none: nobody is pinged); a DM channel (`dms`) shows as "DM".
+
+    Only the first line (a card's header, a reminder, "REVIEWER answered:"): the rest may quote the
+    asker's text, whose digits are not ours to turn into mentions."""
+    first, sep, rest = text.partition("\n")
+    direct = set(dms)
+    for cid in {c for c in channels if c.isdigit()}:
+        shown = "DM" if cid in direct else f"<#{cid}>"
+        first = re.sub(rf"(?<![<@#&\d])#?{cid}(?![\d>])", shown, first)
+    for uid in {u for u in users if u.isdigit()}:
+        first = re.sub(rf"(?<![<@#&!\d]){uid}(?![\d>])", f"<@{uid}>", first)
+    return first + sep + rest

@@ -120,3 +120,22 @@ def test_history_becomes_turns_oldest_first() -> None:
         {"550000000000000002": "answer", "550000000000000003": "notice"},
     )
     assert [(t.role, t.text) for t in turns] == [("user", "first question"), ("assistant", "Answer: first")]
+
+
+def test_ids_of_a_cases_people_and_channel_become_mentions_on_the_first_line_only() -> None:
+    card = f"[escalation] #7 · hr · from {ALICE} in #{GENERAL}\n> call {ALICE} at #{GENERAL}"
+    got = translate.mention_ids(card, [ALICE], [GENERAL])
+    assert got == f"[escalation] #7 · hr · from <@{ALICE}> in <#{GENERAL}>\n> call {ALICE} at #{GENERAL}"
+    assert translate.mention_ids(got, [ALICE], [GENERAL]) == got  # already mentions: left alone
+    ja = f"#7 · hr · {ALICE} さん（#{GENERAL}）"
+    assert translate.mention_ids(ja, [ALICE], [GENERAL], dms=[GENERAL]) == f"#7 · hr · <@{ALICE}> さん（DM）"
+    longer = ALICE + "9"
+    assert translate.mention_ids(f"{longer} and {ALICE}", [ALICE]) == f"{longer} and <@{ALICE}>"
+    assert translate.mention_ids(f"{REVIEWER} answered:", [REVIEWER, "not-an-id"]) == f"<@{REVIEWER}> answered:"
+
+
+def test_a_case_thread_title_names_the_case_and_domain_in_the_askers_language() -> None:
+    assert translate.case_thread_name(12, "hr", "en") == "SO8T case #12 — HR review"
+    assert translate.case_thread_name(3, "compliance", "en") == "SO8T case #3 — Compliance review"
+    assert translate.case_thread_name(12, "hr", "ja") == "SO8T 案件 #12 — HR の確認"
+    assert len(translate.case_thread_name(10**18, "x" * 200, "en")) <= 100  # Discord's limit
