@@ -129,12 +129,55 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) ->
     wall = time.perf_counter() - t0
     out = decision_metrics(rows, preds)
     out["decisions"] = preds
+    if getattr(rt, "response_head_id", None):
+        out["with_response_check"] = _with_response_check(rt, rows, preds)
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)
     out["throughput_rps"] = len(rows) / wall if wall > 0 else None
     out["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     out["model"] = rt.model_id
     out["head"] = rt.head_id
+    return out
+
+
+def _with_response_check(rt: Any, rows: list[dict[str, Any]], preds: list[Any]) -> dict[str, Any]:
+    """What the asker ends with when the answering model's response head reads each ALLOWed request before
+    the first answer token (runtime/response.py, position 0): a flagged one is refused (unsafe) or escalated
+    (specialist advice) instead of answered. The later sentence-end checks need generated answers and are
+    measured on the held-out answers by `so8t train-response`."""
+    import dataclasses
+
+    from runtime.base import Turn
+    from training.metrics import decision_metrics, percentile
+
+    after, cost = [], []
+    stopped = 0
+    for row, d in zip(rows, preds, strict=True):
+        if d.decision != "ALLOW":
+            after.append(d)
+            continue
+        context = [Turn(role=t["role"], text=str(t["text"])) for t in row.get("context") or ()]
+        t0 = time.perf_counter()
+        v = rt.screen(context, str(row["text"]))
+        cost.append((time.perf_counter() - t0) * 1000)
+        if v is None or not v.flagged:
+            after.append(d)
+            continue
+        stopped += 1
+        unsafe = v.label == "unsafe"
+        after.append(
+            dataclasses.replace(
+                d,
+                decision="REFUSE" if unsafe else "ESCALATE",
+                category=v.category,
+                human_required=not unsafe,
+                reason="response_flagged",
+                domain=None if unsafe else v.category,
+            )
+        )
+    out = decision_metrics(rows, after)
+    out["stopped"] = stopped
+    out["screen_ms_p50"] = percentile(cost, 50) if cost else None
     return out
 
 
@@ -246,6 +289,13 @@ def eval_cmd(
     m["data"] = where
     m["split"] = split
     click.echo(metrics_table(m))
+    if "with_response_check" in m:
+        w = m["with_response_check"]
+        click.echo(
+            f"\nwith the response check on ALLOWed requests ({w['stopped']} stopped before the first answer token, "
+            f"{_fmt(w['screen_ms_p50'])} ms each, paid by the answer's own prompt evaluation):"
+        )
+        click.echo(metrics_table(w).split("\n\nlatency")[0])
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(json_out).write_text(
@@ -379,6 +429,48 @@ def train_hazard_cmd(state: CliState, out: str | None, no_rebuild: bool, seed: i
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
         Path(json_out).write_text(json.dumps(rep, indent=2, ensure_ascii=False))
+
+
+@click.command(name="train-response")
+@click.option("--out", default=None, help="response head file (default: the shipped place for the answering model)")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_out", default=None, help="write the training report JSON here")
+@click.pass_obj
+def train_response_cmd(state: CliState, out: str | None, seed: int, json_out: str | None) -> None:
+    """Train the response head (stops answers that drift into harm or specialist advice) on the answering
+    model's states; reports the held-out answers (training/data/response_test, never trained on)."""
+    from dataclasses import replace
+
+    from runtime.errors import RuntimeLoadError
+    from runtime.llama import response_head_path
+    from runtime.loader import load_runtime
+    from runtime.response import ResponsePolicy
+    from training.response_train import run_train_response, write_report
+
+    settings = replace(state.config.model, response_head="off")
+    try:
+        rt = load_runtime(settings)
+    except RuntimeLoadError as exc:
+        fail(str(exc))
+    answerer: Any = getattr(rt, "answerer", rt)
+    target = Path(out) if out else response_head_path(answerer.state_key)
+    policy = ResponsePolicy(settings.response_unsafe, settings.response_escalate, settings.response_every)
+    rep = run_train_response(answerer, out=target, seed=seed, policy=policy)
+    for label in ("fused", "hidden_only", "ngrams_only"):
+        per = rep[label].get("held_out_answers", {})
+        line = " ".join(
+            f"{lg}: F1 {_fmt(v['f1'])} in-time {_fmt(v['stopped_before_first_unsafe_sentence'])} "
+            f"false-stops {_fmt(v['false_stop_rate'])}"
+            for lg, v in per.items()
+        )
+        req = " ".join(
+            f"{lg}: harmful {_fmt(v['harmful_stopped'])} safe {_fmt(v['safe_stopped'])}"
+            for lg, v in rep[label]["request_test"].items()
+        )
+        click.echo(f"{label:12s} held-out answers {line or '-'} | requests (hazard test) {req}")
+    click.echo(f"wrote {rep['head_path']} ({rep['head_id']})")
+    if json_out:
+        write_report(rep, Path(json_out))
 
 
 @click.group()
@@ -646,5 +738,6 @@ def _typical_tokens(path: Path, messages: dict[str, str]) -> dict[str, int] | No
 
 
 def register(group: click.Group) -> None:
-    for cmd in (ask, chat, eval_cmd, train_head_cmd, train_hazard_cmd, dataset, bench, models, model):
+    commands = (ask, chat, eval_cmd, train_head_cmd, train_hazard_cmd, train_response_cmd, dataset, bench, models)
+    for cmd in (*commands, model):
         group.add_command(cmd)

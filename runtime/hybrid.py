@@ -37,6 +37,11 @@ class HybridRuntime:
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         return self.answerer.answer(context, request, max_tokens)  # type: ignore[no-any-return]
 
+    def screen(self, context: Sequence[Turn], request: str) -> Any:
+        """The answer model's response head on the request alone (runtime/response.py), None without one."""
+        screen = getattr(self.answerer, "screen", None)
+        return screen(context, request) if callable(screen) else None
+
     @property
     def last_finish_reason(self) -> str | None:
         """Why the answer model's last answer ended ("length": its token budget ran out)."""

@@ -498,6 +498,15 @@ class LlamaRuntime:
             self._banned = np.array(out, dtype=np.int64)
         return self._banned
 
+    def screen(self, context: Sequence[Turn], request: str) -> ResponseVerdict | None:
+        """The response head's reading of the request alone (position 0, before any answer token), as
+        answer() makes it first; None without a response head. The KV cache keeps the prompt for answer()."""
+        if self._response is None:
+            return None
+        with self._lock:
+            state = self._evaluate(self.tokens_for(context, request))
+        return self._response.read(state, request, "", position=0, checks=1)
+
     def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
         """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval).
 

@@ -69,8 +69,9 @@ def make_split(
     )
 
 
-# The class whose misses cost most (recall first): REFUSE for the verdict head, "hazard" for the hazard head.
-_RECALL_FIRST = ("REFUSE", "hazard")
+# The class whose misses cost most (recall first): REFUSE (verdict head), "hazard" (hazard head), "unsafe"
+# (response head).
+_RECALL_FIRST = ("REFUSE", "hazard", "unsafe")
 
 
 class _Adam:
