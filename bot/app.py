@@ -71,6 +71,8 @@ class App:
         await site.start()
         addresses = self.runner.addresses
         self.port = int(addresses[0][1]) if addresses else 0
+        if self.console_enabled:
+            self.bot.console_url = self.url  # `/so8t report` links to the console's report page
         for platform in self.platforms:
             await platform.start()
         if self.scheduler is not None:

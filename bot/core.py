@@ -25,7 +25,15 @@ from bot.metrics import Counter, Gauge, Histogram, Registry
 from bot.pii import mask
 from bot.policy import FairQueue, Policy, QueueFull
 from bot.replies import Replies
-from bot.reports import build_report, render_markdown, week_range
+from bot.reports import (
+    build_report,
+    render_markdown,
+    report_cli_args,
+    report_filename,
+    report_query,
+    summary_facts,
+    week_range,
+)
 from bot.settings import BotSettings
 from bot.worker import ModelSession, ModelWorker
 from runtime.answer_guard import OUTCOMES, AnswerGuard
@@ -109,6 +117,7 @@ class Bot:
         self.timezone = "UTC"  # deadlines on cards and notices (build_app sets schedule.timezone)
         self.report_timezone = "UTC"  # weeks in `/so8t report --week` (build_app sets reports.timezone)
         self.versions: Callable[[], dict[str, Any]] = dict  # model / head / adapter for reports
+        self.console_url = ""  # the console's address while it is served (report links); App.start sets it
         self.jobs_status: Callable[[], list[dict[str, Any]]] | None = None  # the scheduler's, when running
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
@@ -712,6 +721,7 @@ class Bot:
         lang = detect_lang(msg.text)
         key = f"cmd:{msg.event_id}"
         followup: Escalation | None = None
+        text: str | None
         try:
             if isinstance(cmd, commands.Help):
                 text = self.replies.render("help", lang)
@@ -721,7 +731,7 @@ class Bot:
                 if not self.settings.roles.is_admin(msg.platform, msg.user, msg.roles):
                     text = self.replies.render("not_admin", lang, command="report")
                 else:
-                    text = self._report(cmd)
+                    text = await self._reply_report(adapter, msg, cmd, lang, key)
             elif isinstance(cmd, commands.Resolve):
                 result = await self._resolve(
                     msg.platform, msg.user, cmd.escalation_id, cmd.action, cmd.text, msg.event_id, msg.roles
@@ -735,7 +745,8 @@ class Bot:
                 text = result.message
             else:
                 text = self.replies.render("command_error", lang, message=cmd.message)
-            await adapter.reply(msg.channel, msg.thread, text, key=key, kind="command")
+            if text is not None:  # None: the report replied itself (summary and file)
+                await adapter.reply(msg.channel, msg.thread, text, key=key, kind="command")
             if followup is not None:
                 await self._post_resolution(followup)
         except StoreError as exc:
@@ -754,7 +765,13 @@ class Bot:
             return
         self._finish(msg.platform, msg.event_id, "done")
 
-    def _report(self, cmd: commands.Report) -> str:
+    async def _reply_report(
+        self, adapter: Adapter, msg: Message, cmd: commands.Report, lang: str, key: str
+    ) -> str | None:
+        """A short summary in the asker's language (period, requests per verdict, open cases with the
+        oldest's age, top categories) with the full Markdown report as a file where the adapter can send
+        one (`reply_file`), else with a link to the console's report page (or the `so8t report` command
+        when no console is served). Returns a text to reply instead (a week that cannot be read), or None."""
         since, until, label = cmd.since, cmd.until, ""
         if cmd.week:
             try:
@@ -763,7 +780,30 @@ class Bot:
                 return str(exc)
             label = cmd.week
         report = build_report(self.store, since, until, now=self.clock(), label=label, versions=self.versions())
-        return render_markdown(report)
+        facts = summary_facts(report, self.report_timezone, lang, hazard_label)
+        summary = self.replies.render("report_summary", lang, **facts)
+        send_file = getattr(adapter, "reply_file", None)
+        if send_file is not None:
+            filename = report_filename(report)
+            try:
+                await send_file(
+                    msg.channel, msg.thread, summary, filename, render_markdown(report).encode(), key=key, lang=lang
+                )
+                return None
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - no file (a scope, a permission): the link instead
+                log.warning("report file not sent on %s (%s); replying with a link", msg.platform, type(exc).__name__)
+                self.metrics.errors.inc("report_file")
+        if self.console_url:
+            base, query = self.console_url.rstrip("/"), report_query(report)
+            link = self.replies.render(
+                "report_link", lang, page=f"{base}/report?{query}", download=f"{base}/report.md?{query}", cli=""
+            )
+        else:
+            link = self.replies.render("report_link", lang, page="", download="", cli=report_cli_args(report))
+        await adapter.reply(msg.channel, msg.thread, f"{summary}\n{link}", key=key, kind="command")
+        return None
 
     # ------------------------------------------------------------------ operations
     def _licences(self) -> str:

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import math
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from bot.audit import AuditStore
+from bot.commands import parse_time
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "report"
 DIMENSIONS = ("verdict", "category", "lang", "platform", "channel")
@@ -94,6 +96,7 @@ class Report:
     versions: dict[str, Any] = field(default_factory=dict)
     model_changes: list[dict[str, Any]] = field(default_factory=list)
     overdue_cases: list[dict[str, Any]] = field(default_factory=list)
+    oldest_open_at: float | None = None  # when the oldest escalation still open was opened
 
     @property
     def total(self) -> int:
@@ -284,6 +287,7 @@ def build_report(
         until=until,
         counts=counts,
         open_escalations=store.escalation_counts(),
+        oldest_open_at=min((e.opened_at for e in store.open_escalations()), default=None),
         label=label,
         generated_at=now,
         latency_ms={"p50": percentile(lat, 50), "p95": percentile(lat, 95)},
@@ -352,6 +356,109 @@ def versions_line(report: Report) -> str:
         parts.append(f"adapter {cur['adapter'] or 'none'}")
     source = f" ({cur['source']})" if cur.get("source") else ""
     return "Versions" + source + ": " + ", ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------- chat
+VERDICT_ORDER = ("ALLOW", "REFUSE", "ESCALATE")
+_AGE_UNITS = {"en": ("min", "h", "d"), "ja": ("分", "時間", "日")}
+
+
+def age_text(seconds: float, lang: str) -> str:
+    """A duration for a chat line: 25 min, 3.5 h, 2.1 d (分 / 時間 / 日 in Japanese)."""
+    minute, hour, day = _AGE_UNITS.get(lang, _AGE_UNITS["en"])
+    sep = "" if lang == "ja" else " "
+    if seconds < 3600:
+        return f"{max(seconds, 0) / 60:.0f}{sep}{minute}"
+    if seconds < 86400 * 2:
+        return f"{seconds / 3600:.1f}{sep}{hour}"
+    return f"{seconds / 86400:.1f}{sep}{day}"
+
+
+def summary_facts(
+    report: Report, tz: str = "UTC", lang: str = "en", label_category: Any = None, top: int = 3
+) -> dict[str, Any]:
+    """What the chat summary of `/so8t report` says (templates/bot/report_summary.*.j2): the period in
+    the reports' time zone, requests per verdict with the change, open cases with the oldest's age, and
+    the top categories (`label_category(key, lang)` names them in the asker's language)."""
+    zone = ZoneInfo(tz)
+
+    def local(ts: float | None) -> str:
+        return datetime.fromtimestamp(ts, zone).strftime("%Y-%m-%d %H:%M") if ts is not None else ""
+
+    verdicts = report.counts.get("verdict", {})
+    order = list(VERDICT_ORDER) + sorted(v for v in verdicts if v not in VERDICT_ORDER)
+    change = report.change()
+    categories = [(c, n) for c, n in _sorted(report.counts.get("category", {})) if c not in ("none", "", "None")]
+    name = label_category or (lambda key, _lang: key)
+    oldest = report.oldest_open_at
+    return {
+        "label": report.label,
+        "since": local(report.since),
+        "until": local(report.until),
+        "tz": tz,
+        "total": report.total,
+        "change": _signed(change["total"]) if change is not None else None,
+        "verdicts": [(v, verdicts.get(v, 0)) for v in order],
+        "open_total": sum(report.open_escalations.values()),
+        "open_by_domain": _sorted(report.open_escalations),
+        "oldest_age": age_text(report.generated_at - oldest, lang) if oldest is not None else "",
+        "top": [(name(c, lang), n) for c, n in categories[:top]],
+    }
+
+
+def report_filename(report: Report, ext: str = "md") -> str:
+    stamp = report.label or time.strftime("%Y%m%d-%H%M", time.gmtime(report.generated_at))
+    return f"so8t-report-{stamp}.{ext}"
+
+
+def _period_bounds(report: Report) -> tuple[int | None, int]:
+    """The period in whole seconds, widened (never narrowed); an open end includes the report's `now`
+    (the end is exclusive)."""
+    since = math.floor(report.since) if report.since is not None else None
+    if report.until is not None:
+        return since, math.ceil(report.until)
+    return since, math.floor(report.generated_at) + 1
+
+
+def report_query(report: Report) -> str:
+    """The query string of the console's report page for this report's period (?week= or ?since=&until=)."""
+    if report.label:
+        return f"week={report.label}"
+    since, until = _period_bounds(report)
+    return (f"since={since}&" if since is not None else "") + f"until={until}"
+
+
+def report_cli_args(report: Report) -> str:
+    """`so8t report` options for this report's period (UTC, as the CLI reads a time without a zone)."""
+    if report.label:
+        return f"--week {report.label}"
+    since, until = _period_bounds(report)
+
+    def iso(ts: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts))
+
+    return (f"--since {iso(since)} " if since is not None else "") + f"--until {iso(until)}"
+
+
+def parse_report_query(query: Any, now: float, tz: str = "UTC") -> tuple[float | None, float | None, str]:
+    """(since, until, label) from the console report page's query: week=2026-W47 (in `tz`), or since /
+    until as seconds since the epoch, an ISO date/datetime (UTC when no zone) or 7d. ValueError: one line."""
+    week = str(query.get("week") or "").strip()
+    if week:
+        if not re.fullmatch(r"\d{4}-[Ww]\d{1,2}", week):
+            raise ValueError(f"cannot read week {week[:20]!r}: use an ISO week like 2026-W47")
+        since, until = week_range(week, tz)
+        return since, until, week.upper()
+
+    def when(key: str) -> float | None:
+        raw = str(query.get(key) or "").strip()
+        if not raw:
+            return None
+        if raw.isdigit():
+            return float(raw)
+        return parse_time(raw, now)
+
+    return when("since"), when("until"), ""
 
 
 # ---------------------------------------------------------------------------------------------- text

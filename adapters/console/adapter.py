@@ -15,7 +15,7 @@ from aiohttp import web
 from adapters.console import translate
 from adapters.console.translate import BOT_USER, PLATFORM, BadRequest
 from adapters.console.workspace import Workspace
-from bot import commands
+from bot import commands, reports
 from bot.audit import StoreError
 from bot.events import Button
 from runtime.base import REVIEW_DOMAINS, Turn
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("so8t.console")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 NO_STORE = {"Cache-Control": "no-store"}
+REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"  # the report runs no script
 
 
 def default_channels(extra: Sequence[str] = ()) -> tuple[str, ...]:
@@ -99,6 +100,8 @@ class ConsoleAdapter:
             web.get("/api/messages", self.api_list),
             web.post("/api/messages", self.api_post),
             web.post("/api/actions", self.api_action),
+            web.get("/report", self.report_page),
+            web.get("/report.md", self.report_file),
         ]
 
     async def page(self, request: web.Request) -> web.StreamResponse:
@@ -109,6 +112,41 @@ class ConsoleAdapter:
         if name not in ("app.js", "markdown.js", "app.css"):
             raise web.HTTPNotFound()
         return web.FileResponse(STATIC_DIR / name, headers=NO_STORE)
+
+    async def report_page(self, request: web.Request) -> web.Response:
+        """The report as HTML with its charts (?week=2026-W47, or ?since=&until=): where `/so8t report`
+        links when no file can be sent. Built from the store when asked; no script runs in it."""
+        return self._report(request, "html")
+
+    async def report_file(self, request: web.Request) -> web.Response:
+        """The same report as a Markdown file to download (the console's file for `/so8t report`)."""
+        return self._report(request, "md")
+
+    def _report(self, request: web.Request, fmt: str) -> web.Response:
+        assert self.bot is not None
+        bot = self.bot
+        try:
+            since, until, label = reports.parse_report_query(request.query, self.clock(), bot.report_timezone)
+        except ValueError as exc:
+            return web.Response(text=f"{exc}\n", status=400, headers=NO_STORE)
+        try:
+            now = self.clock()
+            report = reports.build_report(bot.store, since, until, now=now, label=label, versions=bot.versions())
+        except StoreError as exc:
+            log.error("report not built: %s", exc)
+            return web.Response(text="the bot's store is unavailable; try again shortly\n", status=503)
+        if fmt == "html":
+            return web.Response(
+                text=reports.render_html(report),
+                content_type="text/html",
+                headers={**NO_STORE, "Content-Security-Policy": REPORT_CSP},
+            )
+        name = reports.report_filename(report)
+        return web.Response(
+            text=reports.render_markdown(report),
+            content_type="text/markdown",
+            headers={**NO_STORE, "Content-Disposition": f'attachment; filename="{name}"'},
+        )
 
     async def api_channels(self, request: web.Request) -> web.Response:
         return web.json_response(

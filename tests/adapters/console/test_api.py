@@ -142,7 +142,8 @@ async def test_slash_commands_in_the_console(tmp_path: Path) -> None:
         assert "Model: fake-model" in await text(status_["thread"])
         assert "Only admins" in await text(report_denied["thread"])
         rep = await text(report["thread"])
-        assert "# SO8T audit report" in rep and "| ALLOW | 1 |" in rep
+        assert rep.startswith("SO8T report\n") and "· ALLOW 1 ·" in rep and "| ALLOW |" not in rep
+        assert "/report?since=" in rep and "/report.md?since=" in rep  # the full report, on this server
         assert "unknown command 'frobnicate'" in await text(unknown["thread"])
         assert app.runtime.calls == [("decide", "hello"), ("answer", "hello")]  # type: ignore[attr-defined]
 

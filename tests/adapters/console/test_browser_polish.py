@@ -74,14 +74,22 @@ def test_markdown_renders_as_elements_and_stays_safe(tmp_path: Path) -> None:
             expect(helptext.locator("code.md-code").first).to_have_text("/so8t help", timeout=15_000)
             assert "`" not in helptext.inner_text()
 
+            # the report is a short summary whose links open the full report on this server
             say(page, "admin", "/so8t report")
             report = page.locator(".thread").nth(2).locator('.msg[data-user="so8t"] .text')
-            expect(report.locator("table.md-table").first).to_be_visible(timeout=15_000)
-            expect(report.locator("h4.md-h").first).to_have_text("Escalations")
-            text = report.inner_text()
+            expect(report.locator("a.md-link").first).to_have_attribute(
+                "href", re.compile(r"/report\?until=\d+$"), timeout=15_000
+            )
+            assert "Open cases:" in report.inner_text() and "|---" not in report.inner_text()
+
+            say(page, "alice", "## Escalations\n\n| Domain | Opened |\n|---|---:|\n| hr | 1 |\n| legal | 2 |")
+            tabled = page.locator(".thread").nth(3).locator('.msg[data-user="alice"] .text')
+            expect(tabled.locator("table.md-table").first).to_be_visible(timeout=15_000)
+            expect(tabled.locator("h4.md-h").first).to_have_text("Escalations")
+            text = tabled.inner_text()
             assert "|---" not in text and "## " not in text
             # numbers right-aligned as the |---:| column asked
-            assert report.locator("td.md-right").count() > 0
+            assert tabled.locator("td.md-right").count() > 0
             # the page re-renders the thread while it polls: scroll in one synchronous JS call (a Playwright
             # scroll waits for the element to be stable and can find it replaced)
             report.evaluate("e => e.scrollIntoView({block: 'end'})")
