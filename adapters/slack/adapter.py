@@ -4,11 +4,23 @@ through (threaded replies, cards with buttons, ephemeral command answers, thrott
 
 Every Web API call goes through `_call`: 429 waits Retry-After (backoff when absent) and retries, so
 nothing is dropped. Secrets live in SlackSettings fields hidden from repr and never logged.
+
+Ack first, post after: a delivery (HTTP request or Socket Mode envelope) is dispatched as a task under
+an `_AckGate`; the first Web API call made on its behalf (a busy / rate-limited / queue-full / empty
+notice, an ephemeral line, views.open) waits until the delivery has been acknowledged, and asks for
+the ack to be sent now. A listener that makes no call is acked with its own response (a modal's
+errors), as bolt would. So a 429 back-off never holds an ack past Slack's 3 seconds.
+
+Socket Mode: the first apps.connections.open is ours: a refused SLACK_APP_TOKEN (invalid_auth,
+missing_scope, ...) fails start with one line; network errors, 5xx and ratelimited are retried with
+back-off, as slack_sdk's client does for the reconnects it makes later.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import re
@@ -20,9 +32,17 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.aiohttp import SocketModeClient
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
+from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.web.async_slack_response import AsyncSlackResponse
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from adapters.ledger import Ledger, Posted
@@ -41,11 +61,98 @@ if TYPE_CHECKING:
 log = logging.getLogger("so8t.slack")
 DEFAULT_API_URL = "https://slack.com/api/"
 EVENTS_PATH = "/slack/events"
+ACK_WITHIN_S = 2.0  # a delivery still running after this is acked anyway (Slack resends after 3 s)
+STOP_WITHIN_S = 5.0  # shutdown waits this long for parked updates and in-flight deliveries
+SOCKET_PING_S = 10.0  # Socket Mode ping interval (bolt's default); also slack_sdk's reconnect pause
+MAX_REFUSED_WAIT_S = 300.0  # a token refused after start: retried this often at most
+# apps.connections.open errors worth retrying; any other error is a refused app token
+TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 Sleep = Callable[[float], Awaitable[Any]]
 
 
 class SlackStartError(ConfigError):
     """Slack refused to start (bad token, no network): one line for the operator."""
+
+
+class _OneLine(logging.Filter):
+    """slack_sdk's Socket Mode client logs every failed (re)connect with a traceback: keep the line,
+    drop the traceback unless debugging."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and not _socket_log.isEnabledFor(logging.DEBUG):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_socket_log = logging.getLogger("so8t.slack.socket")
+_socket_log.addFilter(_OneLine())
+
+
+class _AckGate:
+    """One delivery's acknowledgement: Web API calls made for it wait until it is sent."""
+
+    def __init__(self) -> None:
+        self._acked = asyncio.Event()
+        self._wanted = asyncio.Event()
+
+    async def before_call(self) -> None:
+        """Until the ack is sent; asks for it to be sent now."""
+        if not self._acked.is_set():
+            self._wanted.set()
+            await self._acked.wait()
+
+    async def settle(self, task: asyncio.Task[Any], within: float) -> bool:
+        """Until the delivery's task finishes, a call asks for the ack, or `within` seconds pass;
+        True when the task finished (its response is the ack)."""
+        wanted = asyncio.ensure_future(self._wanted.wait())
+        try:
+            await asyncio.wait({task, wanted}, timeout=within, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            wanted.cancel()
+        return task.done()
+
+    def open(self) -> None:
+        self._acked.set()
+
+
+_ack_gate: contextvars.ContextVar[_AckGate | None] = contextvars.ContextVar("so8t_slack_ack_gate", default=None)
+
+
+def app_token_refused(error: str) -> str:
+    """The one start-up line for an app token Slack refused: which variable, and how to fix it."""
+    if error == "missing_scope":
+        fix = "the app-level token needs the connections:write scope"
+    elif error == "not_allowed_token_type":
+        fix = "it must be an app-level token (xapp-...) with connections:write, not a bot or user token"
+    else:
+        fix = "create an app-level token with connections:write"
+    return (
+        f"SLACK_APP_TOKEN was refused by Slack ({error}): {fix} "
+        "(api.slack.com/apps > your app > Basic Information > App-Level Tokens; Socket Mode turned on)"
+    )
+
+
+def _transient(exc: SlackApiError) -> bool:
+    status = int(getattr(exc.response, "status_code", 0) or 0)
+    return status == 429 or status >= 500 or _error(exc) in TRANSIENT_ERRORS
+
+
+class _SocketClient(SocketModeClient):
+    """slack_sdk's aiohttp Socket Mode client, whose WSS URLs come from the adapter (`_connections_open`):
+    a refused token fails start with one line instead of a retry loop with a traceback every 10 s."""
+
+    def __init__(self, adapter: SlackAdapter) -> None:
+        super().__init__(
+            adapter.settings.app_token,
+            logger=_socket_log,
+            web_client=adapter.client,
+            ping_interval=SOCKET_PING_S,
+        )
+        self.adapter = adapter
+
+    async def issue_new_wss_url(self) -> str:
+        return await self.adapter._connections_open(self)
 
 
 @dataclass(frozen=True)
@@ -108,8 +215,15 @@ class SlackAdapter:
         self.ledger = ledger
         self.sleep = sleep
         self.client = AsyncWebClient(token=settings.bot_token, base_url=settings.api_url, timeout=30)
+
+        async def authorize() -> AuthorizeResult:  # bolt passes arguments by name: a plain function
+            return await self._authorize()
+
         self.app = AsyncApp(
-            client=self.client,  # carries the bot token
+            # bolt's per-request clients get the bot token from `authorize`, which answers from the
+            # auth.test made at start: no Web API call of bolt's own before a delivery is acked
+            client=AsyncWebClient(base_url=settings.api_url, timeout=30),
+            authorize=authorize,
             signing_secret=settings.signing_secret,
             request_verification_enabled=not settings.socket_mode,
             process_before_response=True,  # listeners only store and enqueue: the model runs later
@@ -118,8 +232,10 @@ class SlackAdapter:
         self.throttle = UpdateThrottle(settings.update_interval_s, clock, sleep)
         self.bot_user_id = ""
         self.bot_id = ""
+        self._auth: AsyncSlackResponse | None = None
         self._response_urls: dict[str, str] = {}  # slash trigger -> response_url (valid 30 min)
-        self._socket: Any = None
+        self._socket: _SocketClient | None = None
+        self._deliveries: set[asyncio.Task[Any]] = set()  # dispatches still running after their ack
         self._started = False
         self.app.event("app_mention")(self._on_event)
         self.app.event("message")(self._on_event)
@@ -134,46 +250,174 @@ class SlackAdapter:
         return PLATFORM
 
     @property
+    def socket_mode(self) -> bool:
+        """True: events come over Socket Mode (no public URL); False: Slack posts to EVENTS_PATH."""
+        return self.settings.socket_mode
+
+    @property
     def connected(self) -> bool:
-        return self._started
+        """Started, and in Socket Mode the WebSocket is open (False while it reconnects: /healthz 503)."""
+        if not self._started:
+            return False
+        sock = self._socket
+        if sock is None:
+            return not self.settings.socket_mode
+        session = sock.current_session
+        return not sock.closed and session is not None and not session.closed
 
     def routes(self) -> list[web.RouteDef]:
         """HTTP mode: Slack's Events API, interactivity and slash commands all post here."""
         return [] if self.settings.socket_mode else [web.post(EVENTS_PATH, self.handle_http)]
 
     async def start(self) -> None:
+        """auth.test with the bot token, then in Socket Mode the WebSocket. Raises SlackStartError (one
+        line) when Slack refuses a token; waits (cancellable) while Slack is only unreachable or busy."""
         try:
             auth = await self._call(self.client.auth_test)
         except SlackApiError as exc:
             raise SlackStartError(f"Slack rejected SLACK_BOT_TOKEN ({_error(exc)})") from None
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise SlackStartError(f"cannot reach Slack at {self.settings.api_url} ({type(exc).__name__})") from None
+        self._auth = auth
         self.bot_user_id = str(auth.get("user_id") or "")
         self.bot_id = str(auth.get("bot_id") or "")
         if self.settings.socket_mode:
-            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
-
-            self._socket = AsyncSocketModeHandler(self.app, self.settings.app_token)
-            await self._socket.connect_async()
+            sock = self._socket = _SocketClient(self)
+            sock.socket_mode_request_listeners.append(self._on_socket_request)
+            try:
+                sock.wss_uri = await self._connections_open(sock)  # a refused token raises here, once
+                await sock.connect()  # slack_sdk's: retries the WebSocket itself (network) until closed
+            except BaseException:
+                await self._close_socket()
+                raise
         self._started = True
         mode = "Socket Mode" if self.settings.socket_mode else f"HTTP {EVENTS_PATH}"
         log.info("slack adapter started (%s) as %s", mode, self.bot_user_id or "?")
 
     async def stop(self) -> None:
-        await self.drain()
-        if self._socket is not None:
-            await self._socket.close_async()
-            self._socket = None
+        """Sends parked updates and lets in-flight deliveries finish, for STOP_WITHIN_S at most (a
+        shutdown never waits on an unreachable Slack), then closes the WebSocket."""
         self._started = False
+        try:
+            await asyncio.wait_for(self.drain(), STOP_WITHIN_S)
+        except TimeoutError:
+            log.warning("slack: stopped with updates or deliveries unfinished (Slack unreachable?)")
+        await self._close_socket()
+
+    async def _close_socket(self) -> None:
+        sock, self._socket = self._socket, None
+        if sock is None:
+            return
+        sock.closed = True  # stops slack_sdk's reconnect loops even if close() below times out
+        if sock.current_session is None:  # never connected: close() would log a disconnect
+            sock.message_processor.cancel()
+            await sock.aiohttp_client_session.close()
+            return
+        try:
+            await asyncio.wait_for(sock.close(), 3.0)
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            log.debug("slack socket close: %s", type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await sock.aiohttp_client_session.close()
 
     async def drain(self) -> None:
-        """Until parked (throttled) message updates are sent."""
+        """Until deliveries still running after their ack are finished and parked (throttled) message
+        updates are sent."""
+        while self._deliveries:
+            await asyncio.gather(*list(self._deliveries), return_exceptions=True)
         await self.throttle.drain()
 
+    async def _authorize(self) -> AuthorizeResult:
+        """bolt's `authorize`: the bot token and identity, from the auth.test made at start."""
+        auth = self._auth
+        if auth is None:  # a delivery before start finished (HTTP mode): ask now (gated: acked first)
+            auth = self._auth = await self._call(self.client.auth_test)
+        return AuthorizeResult.from_auth_test_response(bot_token=self.settings.bot_token, auth_test_response=auth)
+
+    async def _connections_open(self, sock: AsyncBaseSocketModeClient) -> str:
+        """A WSS URL from apps.connections.open. Network errors, 5xx and ratelimited are retried with
+        back-off. A refused app token raises SlackStartError at start; once started (a reconnect) it is
+        logged, one line, and retried less and less often (the token may be restored)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                resp = await self.client.apps_connections_open(app_token=self.settings.app_token)
+                return str(resp["url"])
+            except SlackApiError as exc:
+                if not _transient(exc):
+                    line = app_token_refused(_error(exc))
+                    if not self._started:
+                        raise SlackStartError(line) from None
+                    wait = min(MAX_REFUSED_WAIT_S, SOCKET_PING_S * 2 ** min(attempt - 1, 5))
+                    log.error("%s; retrying in %.0f s", line, wait)
+                else:
+                    wait = translate.retry_after(getattr(exc.response, "headers", {}), _backoff(attempt))
+                    log.warning("slack apps.connections.open: %s; retrying in %.1f s", _error(exc), wait)
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                wait = _backoff(attempt)
+                log.warning("slack apps.connections.open failed (%s); retrying in %.1f s", type(exc).__name__, wait)
+            if sock.closed:  # stopped meanwhile (a reconnect slack_sdk started on its own)
+                raise ConnectionAbortedError("Slack Socket Mode client closed")
+            await self.sleep(wait)
+            if sock.closed:
+                raise ConnectionAbortedError("Slack Socket Mode client closed")
+
     # ---------------------------------------------------------------- intake
-    async def handle_http(self, request: web.Request) -> web.Response:
-        bolt_response = await self.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(bolt_response)
+    def _deliver(self, dispatch: Callable[[], Awaitable[BoltResponse]], gate: _AckGate) -> asyncio.Task[BoltResponse]:
+        """Run one delivery's bolt dispatch as a task under `gate` (its Web API calls wait for the ack)."""
+        token = _ack_gate.set(gate)
+        try:
+            task: asyncio.Task[BoltResponse] = asyncio.ensure_future(dispatch())
+        finally:
+            _ack_gate.reset(token)
+        self._deliveries.add(task)
+        task.add_done_callback(self._deliveries.discard)
+        return task
+
+    async def _after_ack(self, task: asyncio.Task[BoltResponse], acked_early: bool) -> None:
+        if task.done() and not acked_early:
+            return
+        try:
+            late = await task
+        except Exception as exc:  # noqa: BLE001 - bolt handles listener errors; this is its own
+            log.error("slack delivery failed after its ack (%s)", type(exc).__name__)
+            return
+        if late.body:
+            log.debug("slack listener answered after the early ack; its response is dropped")
+
+    async def handle_http(self, request: web.Request) -> web.StreamResponse:
+        """HTTP mode: the response is the ack; it is sent before any Web API call made for the request."""
+        bolt_request = await to_bolt_request(request)
+        gate = _AckGate()
+        task = self._deliver(lambda: self.app.async_dispatch(bolt_request), gate)
+        finished = False
+        try:
+            finished = await gate.settle(task, ACK_WITHIN_S)
+            response = await to_aiohttp_response(task.result()) if finished else web.Response(status=200)
+            await response.prepare(request)
+            await response.write_eof()
+        finally:
+            gate.open()
+        await self._after_ack(task, not finished)
+        return response
+
+    async def _on_socket_request(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        """Socket Mode: one envelope, acked before any Web API call made for it (bolt's own handler acks
+        only after the listener returns, so a notice's 429 back-off would hold the ack)."""
+        started = time.time()
+        gate = _AckGate()
+        task = self._deliver(lambda: run_async_bolt_app(self.app, req), gate)
+        finished = False
+        try:
+            finished = await gate.settle(task, ACK_WITHIN_S)
+            if finished:
+                await send_async_response(client, req, task.result(), started)
+            else:
+                await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
+        finally:
+            gate.open()
+        await self._after_ack(task, not finished)
 
     async def _on_error(self, error: Exception) -> None:
         log.error("slack listener failed: %s", type(error).__name__)
@@ -295,6 +539,39 @@ class SlackAdapter:
         self.ledger.put(PLATFORM, Posted(key, ref, channel_id, None, "notice", "[]"))
         return ref
 
+    async def reply_file(
+        self, channel: str, thread: str, text: str, filename: str, content: bytes, key: str, lang: str = "en"
+    ) -> str:
+        """`text` with a file (the full report of `/so8t report`), once per key, by files.upload v2
+        (files.getUploadURLExternal, the upload, files.completeUploadExternal). In a thread the file is
+        shared there with `text` as its comment; a slash command's answer is ephemeral and files cannot
+        be, so the file goes to the asker's DM and the ephemeral answer says where. Raises when the upload
+        fails (e.g. no files:write scope) before anything is posted: the core then replies with a link."""
+        done = self.ledger.get(PLATFORM, key)
+        if done is not None:
+            return done.ref
+        slash = translate.parse_slash_thread(thread)
+        if slash is not None:
+            await self._upload_to_dm(slash.user, text, filename, content)
+            note = self.bot.replies.render("report_file_dm", lang, filename=filename)
+            return await self._reply_ephemeral(channel, slash, f"{text}\n{note}", key)
+        channel_id = self._channel_id(channel)
+        resp = await self._call(
+            self.client.files_upload_v2,
+            channel=channel_id,
+            thread_ts=thread or None,
+            content=content,
+            filename=filename,
+            title=filename,
+            initial_comment=translate.escape(text),
+        )
+        files = resp.get("files") or [{}]
+        ref = str((files[0] or {}).get("id") or key)
+        self.ledger.put(PLATFORM, Posted(key, ref, channel_id, thread or None, "command", "[]"))
+        if thread:
+            self.ledger.join_thread(PLATFORM, channel_id, thread)
+        return ref
+
     async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
         row = self.ledger.by_ref(PLATFORM, ref)
         if buttons is not None and row is not None:
@@ -396,13 +673,10 @@ class SlackAdapter:
         done = self.ledger.get(PLATFORM, key)
         if done is not None:
             return done.ref
-        with_file = slash.command == "report" and self.bot.settings.roles.is_admin(PLATFORM, slash.user)
-        summary = translate.ephemeral_summary(text, with_file)
+        summary = translate.ephemeral_summary(text, False)  # a report's file comes by reply_file
         url = self._response_urls.pop(slash.trigger, None)
         if not await self._respond(url, summary):
             await self._ephemeral(channel, slash.user, summary)
-        if with_file:
-            await self._send_report_file(slash.user, text)
         ref = f"ephemeral:{slash.trigger}"
         self.ledger.put(PLATFORM, Posted(key, ref, channel, None, "command", "[]"))
         return ref
@@ -411,6 +685,9 @@ class SlackAdapter:
         """Answer a slash command through its response_url (ephemeral, works in any channel)."""
         if not url:
             return False
+        gate = _ack_gate.get()
+        if gate is not None:
+            await gate.before_call()
         try:
             resp = await AsyncWebhookClient(url, timeout=30).send(
                 text=translate.escape(text), response_type="ephemeral"
@@ -434,23 +711,26 @@ class SlackAdapter:
         except SlackApiError as exc:
             log.warning("ephemeral message not delivered (%s)", _error(exc))
 
-    async def _send_report_file(self, user: str, text: str) -> None:
-        """The whole report as a Markdown file in the admin's DM (files cannot be ephemeral)."""
+    async def _upload_to_dm(self, user: str, text: str, filename: str, content: bytes) -> None:
+        """A file in the user's DM with `text` as its comment (a slash command's file: none is ephemeral)."""
         opened = await self._call(self.client.conversations_open, users=user)
         dm = str((opened.get("channel") or {}).get("id") or "")
-        stamp = time.strftime("%Y%m%d-%H%M", time.gmtime())
         await self._call(
             self.client.files_upload_v2,
             channel=dm,
-            content=text,
-            filename=f"so8t-report-{stamp}.md",
-            title=f"SO8T report {stamp}",
-            initial_comment="The SO8T report you asked for.",
+            content=content,
+            filename=filename,
+            title=filename,
+            initial_comment=translate.escape(text),
         )
 
     # ---------------------------------------------------------------- Web API with backoff
     async def _call(self, method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Any:
-        """One Web API call; 429 waits Retry-After and retries, 5xx / network errors back off."""
+        """One Web API call; 429 waits Retry-After and retries, 5xx / network errors back off.
+        Made for a delivery not acked yet, it first has the ack sent (ack first, post after)."""
+        gate = _ack_gate.get()
+        if gate is not None:
+            await gate.before_call()
         name = getattr(method, "__name__", "api")
         attempt = 0
         while True:
@@ -482,7 +762,7 @@ def _backoff(attempt: int) -> float:
 def _error(exc: SlackApiError) -> str:
     data = getattr(exc.response, "data", None)
     if isinstance(data, dict) and data.get("error"):
-        return str(data["error"])
+        return re.sub(r"[^A-Za-z0-9_.:-]", "", str(data["error"]))[:60] or "error"
     return f"HTTP {getattr(exc.response, 'status_code', '?')}"
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from adapters.slack.adapter import SlackAdapter, create
+from adapters.slack.adapter import SlackAdapter, Sleep, create
 from bot.app import App, build_app
 from bot.config import parse_config
 from tests.fakes import FakeRuntime
@@ -60,16 +60,10 @@ class SlackHarness:
         async with self.http.post(self.url, data=body, headers=headers) as resp:
             return resp.status, await resp.text()
 
-    async def event(
-        self,
-        event: dict[str, Any],
-        retry: int | None = None,
-        event_id: str | None = None,
-        secret: str = SECRET,
-        ts: int | None = None,
-    ) -> tuple[int, str]:
+    def envelope(self, event: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
+        """The Events API `event_callback` wrapping `event` (the HTTP body, or a Socket Mode payload)."""
         self._n += 1
-        envelope = {
+        return {
             "token": "legacy",
             "team_id": "T1",
             "api_app_id": "A1",
@@ -79,7 +73,33 @@ class SlackHarness:
             "event": event,
             "authorizations": [{"team_id": "T1", "user_id": FakeSlack.BOT_USER, "is_bot": True}],
         }
-        body = json.dumps(envelope).encode()
+
+    def mention_event(
+        self, text: str, ts: str, user: str = "UALICE", channel: str = "CGEN", thread_ts: str | None = None
+    ) -> dict[str, Any]:
+        """An app_mention of the bot (also added to the fake's channel history)."""
+        ev: dict[str, Any] = {
+            "type": "app_mention",
+            "user": user,
+            "text": f"<@{FakeSlack.BOT_USER}> {text}".rstrip(),
+            "ts": ts,
+            "channel": channel,
+            "event_ts": ts,
+        }
+        if thread_ts:
+            ev["thread_ts"] = thread_ts
+        self.fake.add_user_message(channel, ts, ev["text"], user, thread_ts or "")
+        return ev
+
+    async def event(
+        self,
+        event: dict[str, Any],
+        retry: int | None = None,
+        event_id: str | None = None,
+        secret: str = SECRET,
+        ts: int | None = None,
+    ) -> tuple[int, str]:
+        body = json.dumps(self.envelope(event, event_id)).encode()
         headers = signed_headers(body, secret, ts)
         if retry is not None:
             headers["X-Slack-Retry-Num"] = str(retry)
@@ -89,18 +109,7 @@ class SlackHarness:
     async def mention(
         self, text: str, ts: str, user: str = "UALICE", channel: str = "CGEN", thread_ts: str | None = None, **kw: Any
     ) -> tuple[int, str]:
-        ev: dict[str, Any] = {
-            "type": "app_mention",
-            "user": user,
-            "text": f"<@{FakeSlack.BOT_USER}> {text}",
-            "ts": ts,
-            "channel": channel,
-            "event_ts": ts,
-        }
-        if thread_ts:
-            ev["thread_ts"] = thread_ts
-        self.fake.add_user_message(channel, ts, ev["text"], user, thread_ts or "")
-        return await self.event(ev, **kw)
+        return await self.event(self.mention_event(text, ts, user, channel, thread_ts), **kw)
 
     async def form(self, fields: dict[str, str], secret: str = SECRET) -> tuple[int, str]:
         body = urllib.parse.urlencode(fields).encode()
@@ -125,14 +134,22 @@ class SlackHarness:
         )
 
     async def idle(self) -> None:
+        await self.slack.drain()  # deliveries still running after their ack reach the core
         await self.app.bot.wait_idle()
         await self.slack.drain()
 
 
 @asynccontextmanager
 async def slack_harness(
-    tmp_path: Path, config: dict[str, Any] | None = None, fake: FakeSlack | None = None
+    tmp_path: Path,
+    config: dict[str, Any] | None = None,
+    fake: FakeSlack | None = None,
+    env: dict[str, str] | None = None,
+    sleep: Sleep | None = None,
+    start: bool = True,
 ) -> AsyncIterator[SlackHarness]:
+    """`env` adds to the SLACK_* variables (SLACK_APP_TOKEN: Socket Mode, with a FakeSlackSocket);
+    `sleep` replaces the recording no-op sleep; start=False leaves `slack.start()` to the test."""
     fake = fake or FakeSlack()
     await fake.start()
     cfg = parse_config(config or CONFIG, "test")
@@ -142,10 +159,11 @@ async def slack_harness(
     async def fake_sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    env = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url}
-    slack = create(cfg, app.bot, env, sleep=fake_sleep)
+    variables = {"SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": SECRET, "SLACK_API_URL": fake.api_url}
+    slack = create(cfg, app.bot, {**variables, **(env or {})}, sleep=sleep or fake_sleep)
     await app.bot.start(reminders=False)
-    await slack.start()
+    if start:
+        await slack.start()
     web_app = web.Application()
     web_app.add_routes(slack.routes())
     runner = web.AppRunner(web_app, access_log=None)

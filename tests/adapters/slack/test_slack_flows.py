@@ -193,6 +193,7 @@ async def test_escalation_card_buttons_and_modal_resolve_into_the_asker_thread(t
         # the reviewer clicks Answer: a modal opens; submitting it resolves the case
         status, _ = await h.interact(_card_click(h, "answer", "UREV", card.ts, value))
         assert status == 200
+        await h.idle()  # the click is acked first; views.open follows
         opened = h.fake.called("views.open")
         assert len(opened) == 1 and opened[0]["trigger_id"] == "trig-answer-UREV"
         view = opened[0]["view"]
