@@ -469,6 +469,34 @@ class DiscordAdapter:
         self.ledger.put(PLATFORM, Posted(key, str(sent.id), channel, None, "notice", "[]"))
         return str(sent.id)
 
+    async def reply_file(
+        self, channel: str, thread: str, text: str, filename: str, content: bytes, key: str, lang: str = "en"
+    ) -> str:
+        """`text` with a file attached (the full report of `/so8t report`; a multipart message), once per
+        key: the ephemeral follow-up of a /so8t command (a DM after a restart), else a reply in the thread.
+        Raises when Discord refuses it (e.g. no Attach Files permission) before anything is posted: the
+        core then replies with a link."""
+        await self._logged_in.wait()
+        done = self.ledger.get(PLATFORM, key)
+        if done is not None:
+            return done.ref
+        file = discord.File(io.BytesIO(content), filename=filename)
+        slash = translate.parse_slash_thread(thread)
+        if slash is not None:
+            return await self._reply_command(channel, slash, text, key, file)
+        target, reference = await self._thread_target(channel, thread)
+        kwargs: dict[str, Any] = {"file": file, "allowed_mentions": discord.AllowedMentions.none()}
+        if reference:
+            kwargs["reference"] = discord.MessageReference(
+                message_id=int(reference), channel_id=int(target), fail_if_not_exists=False
+            )
+        limit = translate.MESSAGE_LIMIT
+        sent = await self.client.get_partial_messageable(int(target)).send(
+            text if len(text) <= limit else text[: limit - 1] + "…", **kwargs
+        )
+        self.ledger.put(PLATFORM, Posted(key, str(sent.id), target, thread, "command", "[]"))
+        return str(sent.id)
+
     async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
         await self._logged_in.wait()
         row = self.ledger.by_ref(PLATFORM, ref)
@@ -583,15 +611,16 @@ class DiscordAdapter:
             else:
                 await self._send(target, row.thread, piece, f"{row.key}#{i + 2}", (), row.kind, None)
 
-    async def _reply_command(self, channel: str, slash: translate.SlashThread, text: str, key: str) -> str:
-        """A /so8t answer: ephemeral follow-up of the deferred interaction (a DM after a restart)."""
-        with_file = slash.command == "report" and self.bot.settings.roles.is_admin(PLATFORM, slash.user)
+    async def _reply_command(
+        self, channel: str, slash: translate.SlashThread, text: str, key: str, file: discord.File | None = None
+    ) -> str:
+        """A /so8t answer: ephemeral follow-up of the deferred interaction (a DM after a restart), with
+        `file` attached when given (a report's, from reply_file)."""
         summary = text
         if len(text) > translate.MESSAGE_LIMIT - 100:
             cut = text[: translate.MESSAGE_LIMIT - 100].rsplit("\n", 1)[0]
-            summary = cut + ("\n… (the full report is attached)" if with_file else "\n… (cut; narrow it with since)")
-        interaction = self._interactions.pop(slash.interaction, None)
-        file = discord.File(io.BytesIO(text.encode("utf-8")), filename="so8t-report.md") if with_file else None
+            summary = cut + "\n… (cut; narrow it with since)"
+        interaction = self._interactions.get(slash.interaction)  # kept until sent: a refused file falls back
         ref = f"interaction:{slash.interaction}"
         if interaction is not None:
             kwargs: dict[str, Any] = {"ephemeral": True, "allowed_mentions": discord.AllowedMentions.none()}
@@ -602,6 +631,7 @@ class DiscordAdapter:
             dm = await self.client.http.start_private_message(int(slash.user))
             dest = self.client.get_partial_messageable(int(dm["id"]))
             await dest.send(summary, file=file) if file is not None else await dest.send(summary)
+        self._interactions.pop(slash.interaction, None)
         self.ledger.put(PLATFORM, Posted(key, ref, channel, None, "command", "[]"))
         return ref
 
