@@ -1,5 +1,6 @@
-"""A Discord adapter logged in against the loopback FakeDiscord REST API (no gateway): gateway
-dispatches are fed as payload dicts through discord.py's own parsers, as the gateway would."""
+"""A Discord adapter logged in against the loopback DiscordServer's REST API, without the gateway: gateway
+dispatches are fed as payload dicts through discord.py's own parsers, as the gateway would (the gateway
+itself: test_gateway_and_start.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from adapters.discord.adapter import DiscordAdapter, create
 from bot.app import App, build_app
 from bot.config import parse_config
+from tests.adapters.discord.servers import DiscordServer
 from tests.fakes import FakeRuntime
 from tests.fakes_platforms import FakeDiscord
 
@@ -146,7 +148,7 @@ async def no_wait(seconds: float) -> None:
 class DiscordHarness:
     app: App
     discord: DiscordAdapter
-    fake: FakeDiscord
+    fake: DiscordServer
 
     @property
     def runtime(self) -> FakeRuntime:
@@ -159,7 +161,11 @@ class DiscordHarness:
         self.discord = create(parse_config(CONFIG, "test"), self.app.bot, self.env(), gateway=False, sleep=no_wait)
 
     def env(self) -> dict[str, str]:
-        return {"DISCORD_TOKEN": "test-token", "DISCORD_API_URL": self.fake.api_url}
+        return {
+            "DISCORD_TOKEN": "test-token",
+            "DISCORD_API_URL": self.fake.api_url,
+            "DISCORD_GATEWAY_URL": self.fake.gateway_url,
+        }
 
     async def say(self, content: str, **kw: Any) -> dict[str, Any]:
         d = message_create(content, **kw)
@@ -194,7 +200,7 @@ class DiscordHarness:
 
 @asynccontextmanager
 async def discord_harness(tmp_path: Path, config: dict[str, Any] | None = None) -> AsyncIterator[DiscordHarness]:
-    fake = FakeDiscord()
+    fake = DiscordServer()
     await fake.start()
     cfg = parse_config(config or CONFIG, "test")
     app = build_app(cfg, runtime=FakeRuntime(), db_path=str(tmp_path / "so8t.db"))
