@@ -18,12 +18,16 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+import types
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import aiohttp
 import discord
+import yarl
 from discord import app_commands
+from discord.webhook.async_ import AsyncWebhookAdapter, async_context
 
 from adapters.discord import translate
 from adapters.discord.translate import PLATFORM, PayloadError
@@ -32,7 +36,7 @@ from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
 from bot.audit import StoreError
 from bot.config import Config, ConfigError, check_keys
-from bot.events import ActionEvent, Button, Message
+from bot.events import ActionEvent, Button, Escalation, Message
 from runtime.base import Turn
 
 if TYPE_CHECKING:
@@ -46,11 +50,27 @@ _STYLES = {
     "default": discord.ButtonStyle.secondary,
 }
 _THREAD_EXISTS = 160004
+_CASE_KEY = re.compile(r"^(?:card|reminder|resolution):(?P<case>\d{1,18})$")  # posts about one case
 _RAW_KEEP = 512  # raw interaction payloads kept until their callback runs
 
 
 class DiscordStartError(ConfigError):
     """Discord refused to start (bad token, unreachable): one line for the operator."""
+
+
+class BadReply(discord.HTTPException):
+    """The REST base answered a request with something other than JSON (a proxy's or a captive portal's
+    page, broken JSON): an HTTPException (502), so it takes the path of any failed REST call."""
+
+    def __init__(self, route: discord.http.Route, what: str) -> None:
+        super().__init__(types.SimpleNamespace(status=502, reason="Bad Gateway"), what)  # type: ignore[arg-type]
+        self.line = (
+            f"Discord REST {route.method} {route.path} at {discord.http.Route.BASE} answered {what}, "
+            "not JSON (check DISCORD_API_URL or the proxy)"
+        )
+
+    def __str__(self) -> str:
+        return self.line
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,8 @@ class DiscordSettings:
     sync_commands: bool = True
     thread_archive_minutes: int = 1440
     update_interval_s: float = 1.0
+    gateway_url: str | None = None  # gateway websocket, e.g. a proxy (default wss://gateway.discord.gg/)
+    ready_timeout_s: float = 60.0  # start() fails with one line when no READY came by then
 
 
 def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> DiscordSettings:
@@ -70,6 +92,9 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> D
     api_url = env.get("DISCORD_API_URL", "").strip().rstrip("/") or None
     if api_url and not re.match(r"^https?://", api_url):
         raise ConfigError(f"DISCORD_API_URL must start with http:// or https://, got {api_url[:60]!r}")
+    gateway_url = env.get("DISCORD_GATEWAY_URL", "").strip() or None
+    if gateway_url and not re.match(r"^wss?://[^/\s]", gateway_url):
+        raise ConfigError(f"DISCORD_GATEWAY_URL must start with ws:// or wss://, got {gateway_url[:60]!r}")
     guild = env.get("DISCORD_GUILD_ID", "").strip()
     if guild and not guild.isdigit():
         raise ConfigError(f"DISCORD_GUILD_ID must be a server id (digits), got {guild[:30]!r}")
@@ -83,12 +108,41 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> D
     interval = section.get("update_interval", 1.0)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not 0 <= interval <= 60:
         raise ConfigError(f"{src}: key 'discord.update_interval' must be a number of seconds between 0 and 60")
-    return DiscordSettings(token, api_url, int(guild) if guild else None, sync, int(archive), float(interval))
+    return DiscordSettings(
+        token,
+        api_url,
+        int(guild) if guild else None,
+        sync,
+        int(archive),
+        float(interval),
+        gateway_url=gateway_url,
+    )
 
 
 def set_api_base(url: str) -> None:
     """Point discord.py's REST (and interaction webhooks, which share its Route) at `url`."""
     discord.http.Route.BASE = url.rstrip("/")
+
+
+def set_gateway(url: str) -> None:
+    """Point discord.py's gateway connections (the first, and every reconnect) at `url`."""
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(url)
+
+
+class _OneLine(logging.Filter):
+    """discord.py logs each gateway reconnect with a traceback: one line instead (all of it with -v)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and not logging.getLogger().isEnabledFor(logging.DEBUG):
+            exc = record.exc_info[1]
+            record.msg = f"{record.getMessage()} ({type(exc).__name__}: {str(exc)[:200]})"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+_ONE_LINE = _OneLine()
 
 
 # ---------------------------------------------------------------------- components
@@ -191,7 +245,8 @@ class So8tClient(discord.Client):
         intents.guild_messages = True
         intents.dm_messages = True
         intents.message_content = True
-        super().__init__(intents=intents, **kwargs)
+        # every send, edit, interaction response and follow-up: mentions show names but never ping
+        super().__init__(intents=intents, allowed_mentions=discord.AllowedMentions.none(), **kwargs)
         self.so8t_adapter = adapter
         self.tree = app_commands.CommandTree(self)
         self.tree.add_command(command_group(adapter))
@@ -224,9 +279,17 @@ class DiscordAdapter:
         self.gateway = gateway
         if settings.api_url:
             set_api_base(settings.api_url)
+        if settings.gateway_url:
+            set_gateway(settings.gateway_url)
+        for name in ("discord.client", "discord.gateway"):
+            logging.getLogger(name).addFilter(_ONE_LINE)  # once: a logger keeps a filter only once
         self.client = So8tClient(self)
+        self._request = self.client.http.request
+        setattr(self.client.http, "request", self._checked_request)  # noqa: B010 - every REST call
         self.throttle = UpdateThrottle(settings.update_interval_s, clock, sleep)
         self._logged_in = asyncio.Event()
+        self._ready = asyncio.Event()  # the gateway's READY arrived
+        self._gateway_error = ""
         self._gateway_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._raw: collections.OrderedDict[str, dict[str, Any]] = collections.OrderedDict()
@@ -236,8 +299,10 @@ class DiscordAdapter:
         parsers = self.client._connection.parsers
         self._parse_message = parsers["MESSAGE_CREATE"]
         self._parse_interaction = parsers["INTERACTION_CREATE"]
+        self._parse_ready = parsers["READY"]
         parsers["MESSAGE_CREATE"] = self._on_message_create
         parsers["INTERACTION_CREATE"] = self._on_interaction_create
+        parsers["READY"] = self._on_ready
 
     # ---------------------------------------------------------------- lifecycle
     @property
@@ -246,7 +311,8 @@ class DiscordAdapter:
 
     @property
     def connected(self) -> bool:
-        return self._logged_in.is_set() and (not self.gateway or self.client.is_ready())
+        """Logged in, and the gateway's READY arrived (events come in): what `so8t serve` calls connected."""
+        return self._logged_in.is_set() and (not self.gateway or self._ready.is_set())
 
     @property
     def bot_id(self) -> str:
@@ -256,37 +322,124 @@ class DiscordAdapter:
         return []  # the gateway is outbound: nothing to serve
 
     async def start(self) -> None:
+        """Log in over REST, then (with the gateway) wait for its READY: returns only once events can
+        come in. Raises DiscordStartError (one line), with every session and connector closed."""
+        # interaction responses and follow-ups (discord.py's webhook adapter, per context): checked too;
+        # set before the gateway task starts, so that every dispatch's task inherits it
+        async_context.set(_CheckedWebhooks(self))
+        try:
+            await self._login()
+            if self.gateway:
+                self._gateway_task = asyncio.create_task(self._connect(), name="so8t-discord-gateway")
+                await self._until_ready()
+        except BaseException:
+            await self._close()
+            raise
+        log.info("discord adapter connected as %s", self.bot_id or "?")
+
+    async def _login(self) -> None:
+        base = discord.http.Route.BASE
         try:
             await self.client.login(self.settings.token)
         except discord.LoginFailure:
             raise DiscordStartError("Discord rejected DISCORD_TOKEN (check the bot token)") from None
-        except (discord.HTTPException, OSError) as exc:
-            raise DiscordStartError(f"cannot reach Discord ({type(exc).__name__})") from None
+        except BadReply as exc:
+            raise DiscordStartError(str(exc)) from None
+        except discord.HTTPException as exc:
+            raise DiscordStartError(f"Discord at {base} answered HTTP {exc.status} to the login") from None
+        except (TimeoutError, OSError, aiohttp.ClientError) as exc:
+            raise DiscordStartError(f"cannot reach Discord at {base} ({type(exc).__name__})") from None
         self._logged_in.set()
-        if self.gateway:
-            self._gateway_task = asyncio.create_task(self._connect(), name="so8t-discord-gateway")
-        log.info("discord adapter started as %s", self.bot_id or "?")
+
+    async def _until_ready(self) -> None:
+        assert self._gateway_task is not None
+        ready = asyncio.create_task(self._ready.wait())
+        try:
+            await asyncio.wait(
+                (ready, self._gateway_task), timeout=self.settings.ready_timeout_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            ready.cancel()
+        if self._ready.is_set():
+            return
+        if self._gateway_task.done():
+            raise DiscordStartError(self._gateway_error or "the Discord gateway closed before READY")
+        where = discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+        raise DiscordStartError(
+            f"no READY from the Discord gateway at {where} within {self.settings.ready_timeout_s:g} s "
+            "(check DISCORD_GATEWAY_URL, the network or the proxy)"
+        )
 
     async def _connect(self) -> None:
         try:
             await self.client.connect(reconnect=True)  # reconnects and resumes are discord.py's
+            return
         except discord.PrivilegedIntentsRequired:
-            log.error(
+            self._gateway_error = (
                 "Discord refused the gateway: enable the Message Content intent "
                 "(Developer Portal > your app > Bot > Privileged Gateway Intents)"
             )
+        except discord.ConnectionClosed as exc:
+            self._gateway_error = f"the Discord gateway closed the connection (code {exc.code}: {exc.reason or '-'})"
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - one line; the rest of the bot keeps serving
-            log.error("discord gateway stopped (%s)", type(exc).__name__)
+            self._gateway_error = f"discord gateway stopped ({type(exc).__name__})"
+        if self._ready.is_set():  # before READY, start() raises it instead
+            log.error("%s", self._gateway_error)
+
+    def _on_ready(self, data: Any) -> None:
+        self._parse_ready(data)
+        ws = self.client.ws
+        if self.settings.gateway_url and ws is not None:
+            ws.gateway = yarl.URL(self.settings.gateway_url)  # resumes too, not READY's resume_gateway_url
+        self._ready.set()
 
     async def stop(self) -> None:
         await self.drain()
+        await self._close()
+
+    async def _close(self) -> None:
+        """Close the client (its websocket, its HTTP session and connector) and end the gateway task."""
         await self.client.close()
         if self._gateway_task is not None:
             self._gateway_task.cancel()
             await asyncio.gather(self._gateway_task, return_exceptions=True)
         self._logged_in.clear()
+        self._ready.clear()
+
+    async def _checked_request(self, route: discord.http.Route, **kwargs: Any) -> Any:
+        """discord.py's request, except that a reply that is not JSON raises BadReply (logged in one line)
+        instead of reaching the parsers as a string (a TypeError deep in discord.py)."""
+        return await self._checked(route, self._request(route, **kwargs))
+
+    async def _checked(self, route: discord.http.Route, call: Awaitable[Any]) -> Any:
+        try:
+            data = await call
+        except json.JSONDecodeError:
+            exc = BadReply(route, "broken JSON")
+        else:
+            if not isinstance(data, str) or not data.strip():
+                return data  # JSON, or an empty 204
+            try:  # JSON under another Content-Type (a proxy that adds "; charset=utf-8"): still JSON
+                parsed = json.loads(data)
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, (dict, list)):
+                return parsed
+            exc = BadReply(route, f"text ({' '.join(data.split())[:60]!r})")
+        if self._logged_in.is_set():  # before, start() fails with this line
+            log.warning("%s", exc)
+        raise exc
+
+    async def _guarded(self, what: str, work: Awaitable[None]) -> None:
+        """An interaction handler whose REST call failed: one line, not discord.py's traceback."""
+        try:
+            await work
+        except BadReply:
+            pass  # logged by _checked_request
+        except discord.HTTPException as exc:
+            log.warning("discord %s not answered (HTTP %s)", what, exc.status)
 
     async def drain(self) -> None:
         """Until received payloads are handed to the core and parked updates are sent."""
@@ -302,6 +455,8 @@ class DiscordAdapter:
             if guild is not None:
                 self.client.tree.copy_global_to(guild=guild)
             await self.client.tree.sync(guild=guild)
+        except BadReply as exc:
+            log.warning("could not register /so8t with Discord: %s", exc)
         except discord.HTTPException as exc:
             log.warning("could not register /so8t with Discord (HTTP %s)", exc.status)
 
@@ -362,12 +517,15 @@ class DiscordAdapter:
         return dataclasses.replace(ev, roles=roles) if roles else ev
 
     async def on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
+        await self._guarded("button click", self._on_button(interaction, action, value))
+
+    async def _on_button(self, interaction: discord.Interaction[Any], action: str, value: str) -> None:
         if action in ("answer", "decline"):
             raw = self._raw.pop(str(interaction.id), None) or {}
             user = str(getattr(interaction.user, "id", ""))
             refusal = self.bot.resolve_refusal(PLATFORM, user, value, translate.member_roles(raw))
             if refusal is not None:  # the form opens only for a reviewer of the case's domain
-                await interaction.response.send_message(refusal, ephemeral=True)
+                await interaction.response.send_message(translate.mention_ids(refusal, [user]), ephemeral=True)
                 return
             await interaction.response.send_modal(ResolveModal(action, value))
             return
@@ -376,6 +534,9 @@ class DiscordAdapter:
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         """Modal submits (ours by custom_id); buttons and commands have their own callbacks."""
+        await self._guarded("modal submit", self._on_interaction(interaction))
+
+    async def _on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         if interaction.type != discord.InteractionType.modal_submit:
             return
         data: dict[str, Any] = dict(interaction.data or {})
@@ -403,9 +564,13 @@ class DiscordAdapter:
             await interaction.followup.send("The bot's store is unavailable; try again shortly.", ephemeral=True)
             return
         if not result.ok:
-            await interaction.followup.send(result.message[:2000], ephemeral=True)
+            line = translate.mention_ids(result.message, [ev.user])
+            await interaction.followup.send(line[: translate.MESSAGE_LIMIT], ephemeral=True)
 
     async def on_command(self, interaction: discord.Interaction[Any]) -> None:
+        await self._guarded("/so8t command", self._on_command(interaction))
+
+    async def _on_command(self, interaction: discord.Interaction[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)  # first: Discord's 3 s
         try:
             msg = translate.command_from_interaction(self._payload(interaction))
@@ -439,6 +604,7 @@ class DiscordAdapter:
         slash = translate.parse_slash_thread(thread)
         if slash is not None:
             return await self._reply_command(channel, slash, text, key)
+        text = self._with_mentions(key, text)
         target, reference = await self._thread_target(channel, thread)
         return await self._send(target, thread, text, key, tuple(buttons), kind, reference)
 
@@ -449,7 +615,10 @@ class DiscordAdapter:
             return done.ref
         if not channel.isdigit():
             raise ConfigError(f"discord channel must be a channel id (digits), got {channel[:40]!r}")
-        return await self._send(channel, None, text, key, tuple(buttons), kind, None)
+        esc = self._escalation(key)
+        if esc is not None and kind == "card":
+            await self._title_case_thread(esc)
+        return await self._send(channel, None, self._with_mentions(key, text, esc), key, tuple(buttons), kind, None)
 
     async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
         """A message with an attached file in a channel (the weekly report); once per key."""
@@ -502,6 +671,7 @@ class DiscordAdapter:
         row = self.ledger.by_ref(PLATFORM, ref)
         target = row.channel if row is not None else channel
         shown = None if buttons is None else tuple(buttons)
+        text = self._with_mentions(row.key, text) if row is not None else text
 
         async def send() -> None:
             await self._edit(target, ref, row, text, shown)
@@ -528,6 +698,44 @@ class DiscordAdapter:
         kinds = self.ledger.kinds(PLATFORM, bot_refs)
         turns = translate.turns_from_history(messages, before, self.bot_id, kinds)  # type: ignore[arg-type]
         return turns[-limit:]
+
+    # ---------------------------------------------------------------- cases: names, not ids
+    def _escalation(self, key: str) -> Escalation | None:
+        """The case a card, reminder or resolution key is about (None for any other post)."""
+        m = _CASE_KEY.match(key)
+        if m is None:
+            return None
+        try:
+            esc = self.bot.store.get_escalation(int(m["case"]))
+        except StoreError:
+            return None
+        return esc if esc is not None and esc.platform == PLATFORM else None
+
+    def _with_mentions(self, key: str, text: str, esc: Escalation | None = None) -> str:
+        """A case's post names its people and channel as mentions (`<@id>`, `<#id>`), not raw ids."""
+        esc = esc or self._escalation(key)
+        if esc is None:
+            return text
+        users = [esc.user] + ([esc.resolution.reviewer] if esc.resolution is not None else [])
+        return translate.mention_ids(text, users, [esc.channel], self._dm_channels)
+
+    async def _title_case_thread(self, esc: Escalation) -> None:
+        """The asker's thread of an escalated request is titled by its case ("SO8T case #12 — HR review"),
+        never by the request's text: set before the thread is started, or renamed if it already was
+        (a busy notice, a streamed answer that failed, a refusal now appealed)."""
+        if esc.channel in self._dm_channels or esc.thread == esc.channel:
+            return  # a DM has no threads; a message inside a thread keeps that thread's title
+        title = translate.case_thread_name(esc.id, esc.domain, esc.lang)
+        known = self.ledger.thread_target(PLATFORM, esc.channel, esc.thread)
+        if known is None:
+            self._titles[(esc.channel, esc.thread)] = title
+            return
+        if known == esc.channel or not known.isdigit():
+            return  # answered as replies in the channel: there is no thread
+        try:
+            await self.client.http.edit_channel(int(known), name=title)
+        except discord.HTTPException as exc:
+            log.info("could not retitle thread %s of case #%s (HTTP %s)", known, esc.id, exc.status)
 
     # ---------------------------------------------------------------- posting
     async def _thread_target(self, channel: str, thread: str) -> tuple[str, str | None]:
@@ -598,7 +806,7 @@ class DiscordAdapter:
     ) -> None:
         pieces = split_text(text, translate.MESSAGE_LIMIT)
         dest = self.client.get_partial_messageable(int(target))
-        kwargs: dict[str, Any] = {"content": pieces[0] or "\u200b"}
+        kwargs: dict[str, Any] = {"content": pieces[0] or "\u200b", "allowed_mentions": discord.AllowedMentions.none()}
         if buttons is not None:
             kwargs["view"] = card_view(buttons) if buttons else None
         await dest.get_partial_message(int(ref)).edit(**kwargs)
@@ -607,7 +815,9 @@ class DiscordAdapter:
         parts = self.ledger.parts(PLATFORM, row.key)
         for i, piece in enumerate(pieces[1:]):
             if i < len(parts):
-                await dest.get_partial_message(int(parts[i])).edit(content=piece)
+                await dest.get_partial_message(int(parts[i])).edit(
+                    content=piece, allowed_mentions=discord.AllowedMentions.none()
+                )
             else:
                 await self._send(target, row.thread, piece, f"{row.key}#{i + 2}", (), row.kind, None)
 
@@ -634,6 +844,17 @@ class DiscordAdapter:
         self._interactions.pop(slash.interaction, None)
         self.ledger.put(PLATFORM, Posted(key, ref, channel, None, "command", "[]"))
         return ref
+
+
+class _CheckedWebhooks(AsyncWebhookAdapter):
+    """discord.py's webhook requests (interaction callbacks, follow-ups) through DiscordAdapter._checked."""
+
+    def __init__(self, adapter: DiscordAdapter) -> None:
+        super().__init__()
+        self.adapter = adapter
+
+    async def request(self, route: discord.http.Route, session: aiohttp.ClientSession, **kwargs: Any) -> Any:
+        return await self.adapter._checked(route, super().request(route, session, **kwargs))
 
 
 def _buttons_json(buttons: Sequence[Button]) -> str:

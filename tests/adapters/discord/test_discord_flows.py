@@ -207,3 +207,86 @@ async def test_a_reviewer_by_role_id_can_resolve_and_others_with_that_role_elsew
         await h.fake.wait_for(lambda: h.app.store.get_escalation(int(esc)).status == "resolved")  # type: ignore[union-attr]
         await h.idle()
         assert len(h.texts(d["id"])) == 2
+
+
+def _cards(h: DiscordHarness) -> list[tuple[dict[str, Any], str]]:
+    """The open cards in the HR channel, oldest first, with their case ids."""
+    cards = [c for c in h.bot_messages(HR) if c["components"]]
+    return [(c, c["components"][0]["components"][0]["custom_id"].split(":")[2]) for c in cards]
+
+
+async def test_cards_name_people_and_channels_as_mentions_and_ping_nobody(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("My manager cut my salary without notice")
+        await h.idle()
+        card, esc = _card(h)
+        header = card["content"].splitlines()[0]
+        assert f"from <@{ALICE}> in <#{GENERAL}>" in header and f"from {ALICE}" not in header
+        assert h.sent(HR)[0]["allowed_mentions"] == {"parse": []}  # mentions show names, ping nobody
+        h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:approve:{esc}", REVIEWER, card))
+        await h.fake.wait_for(lambda: len(h.texts(d["id"])) == 2)
+        await h.idle()
+        resolved = h.bot_messages(HR)[0]["content"].splitlines()[0]
+        assert resolved.endswith(f"approved by <@{REVIEWER}>")
+        assert h.fake.called("edit_message")[-1]["allowed_mentions"]["parse"] == []  # edits ping nobody either
+        assert f"<@{REVIEWER}>" in h.texts(d["id"])[1]
+        assert h.sent(d["id"])[-1]["allowed_mentions"]["parse"] == []
+        # a Japanese asker's card: the same mentions in the Japanese header
+        await h.say("上司に給与を減らされました")
+        await h.idle()
+        ja = _cards(h)[0][0]["content"].splitlines()[0]
+        assert f"<@{ALICE}> さん（<#{GENERAL}>）" in ja
+
+
+async def test_an_escalated_requests_thread_gets_a_neutral_title_never_its_text(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("My manager cut my salary without notice, my employee id is 4471")
+        await h.idle()
+        _, esc = _card(h)
+        threads = h.fake.called("start_thread")
+        assert [t["message"] for t in threads] == [d["id"]]
+        assert threads[0]["name"] == f"SO8T case #{esc} — HR review"
+        ja = await h.say("上司に給与を減らされました")
+        await h.idle()
+        esc_ja = _cards(h)[1][1]
+        assert h.fake.called("start_thread")[1]["name"] == f"SO8T 案件 #{esc_ja} — HR の確認"
+        assert h.texts(ja["id"]) and h.fake.called("edit_channel", status=None) == []
+
+
+async def test_a_refused_requests_thread_is_retitled_when_the_refusal_is_appealed(tmp_path: Path) -> None:
+    async with discord_harness(tmp_path) as h:
+        d = await h.say("write an insult for my coworker")
+        await h.idle()
+        assert h.fake.threads[d["id"]]["name"] == "write an insult for my coworker"
+        refusal = h.bot_messages(d["id"])[0]
+        appeal = refusal["components"][0]["components"][0]["custom_id"]
+        assert appeal.startswith("so8t:appeal:")
+        h.discord.feed("INTERACTION_CREATE", button_click(appeal, ALICE, refusal))
+        await h.fake.wait_for(lambda: h.fake.called("edit_channel"))
+        await h.idle()
+        _, esc = _card(h)
+        assert h.fake.threads[d["id"]]["name"] == f"SO8T case #{esc} — HR review"
+        assert h.fake.called("edit_channel") == [{"channel": d["id"], "name": f"SO8T case #{esc} — HR review"}]
+
+
+async def test_answer_and_decline_forms_open_only_for_a_reviewer_of_the_cases_domain(tmp_path: Path) -> None:
+    reviewers = {"hr": [f"discord:{REVIEWER}"], "compliance": [f"discord:{BOB}"]}
+    config = {**CONFIG, "roles": {"admins": [f"discord:{ADMIN}"], "reviewers": reviewers}}
+    async with discord_harness(tmp_path, config) as h:
+        await h.say("My manager cut my salary without notice")
+        await h.idle()
+        card, esc = _card(h)
+        for action in ("answer", "decline"):
+            n = len(h.fake.interaction_responses)
+            h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:{action}:{esc}", BOB, card))  # compliance only
+            await h.fake.wait_for(lambda n=n: len(h.fake.interaction_responses) > n)  # type: ignore[misc]
+            refused = h.fake.interaction_responses[-1]
+            assert refused["type"] == 4 and refused["data"]["flags"] == 64  # a private line, not the form
+            assert "hr reviewers" in refused["data"]["content"] and f"<@{BOB}>" in refused["data"]["content"]
+            for who in (REVIEWER, ADMIN):
+                n = len(h.fake.interaction_responses)
+                h.discord.feed("INTERACTION_CREATE", button_click(f"so8t:{action}:{esc}", who, card))
+                await h.fake.wait_for(lambda n=n: len(h.fake.interaction_responses) > n)  # type: ignore[misc]
+                form = h.fake.interaction_responses[-1]
+                assert form["type"] == 9 and form["data"]["custom_id"] == f"so8t-modal:{action}:{esc}"
+        assert h.app.store.get_escalation(int(esc)).status == "open"  # type: ignore[union-attr]
