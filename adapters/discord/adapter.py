@@ -387,6 +387,7 @@ class DiscordAdapter:
             self._gateway_error = f"discord gateway stopped ({type(exc).__name__})"
         if self._ready.is_set():  # before READY, start() raises it instead
             log.error("%s", self._gateway_error)
+            self._ready.clear()  # health shows it: no events come in any more
 
     def _on_ready(self, data: Any) -> None:
         self._parse_ready(data)

@@ -128,6 +128,10 @@ class DiscordServer(FakeDiscord):
         """Ask the connected client to reconnect (op 7), as Discord does before it moves a session."""
         await self.sockets[-1].send_json({"op": 7, "d": None})
 
+    async def close_gateway(self, code: int) -> None:
+        """Close the newest gateway connection with `code` (4004: the token is no longer valid)."""
+        await self.sockets[-1].close(code=code, message=b"Authentication failed.")
+
     async def stop(self) -> None:
         for ws in list(self.sockets):
             await ws.close()

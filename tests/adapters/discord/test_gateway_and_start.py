@@ -96,6 +96,21 @@ async def test_the_gateway_url_serves_the_first_connection_and_every_resume(tmp_
         assert adapter.connected
 
 
+async def test_a_gateway_lost_for_good_after_ready_is_one_error_line_and_not_connected(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with bare(tmp_path) as (app, adapter, fake):
+        await adapter.start()
+        assert app.bot.health()["adapters"]["discord"] is True
+        caplog.set_level(logging.ERROR, "so8t.discord")
+        await fake.close_gateway(4004)  # Discord closes with "Authentication failed": no reconnect
+        assert adapter._gateway_task is not None
+        await asyncio.wait_for(adapter._gateway_task, 10)
+        lines = [r for r in caplog.records if r.name == "so8t.discord"]
+        assert len(lines) == 1 and "code 4004" in lines[0].getMessage() and lines[0].exc_info is None
+        assert not adapter.connected and app.bot.health()["adapters"]["discord"] is False
+
+
 def test_gateway_url_must_be_a_websocket_url() -> None:
     assert settings_from_env({"DISCORD_TOKEN": "t"}).gateway_url is None
     url = "wss://gateway-proxy.internal:8443/"
