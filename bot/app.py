@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -195,11 +196,30 @@ async def serve_forever(
     ready: Callable[[App], Any] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
-    """Run until `stop` is set (or the task is cancelled by SIGINT/SIGTERM)."""
-    await app.start(host, port)
-    try:
+    """Run until `stop` is set (SIGINT/SIGTERM) or the task is cancelled. `stop` also ends a start still
+    under way (a platform waiting for Slack or Discord to answer); a start that fails raises its error.
+    Either way the app is stopped (what did start is shut down)."""
+    stop = stop or asyncio.Event()
+
+    async def start() -> None:
+        await app.start(host, port)
         if ready is not None:
-            ready(app)
-        await (stop or asyncio.Event()).wait()
+            ready(app)  # at once, in the same step as the start's end
+
+    starting = asyncio.ensure_future(start())
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():  # stopped while starting
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return
+        starting.result()  # a failed start raises here
+        await stopping
     finally:
+        starting.cancel()
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await starting  # already raised above when it failed
         await app.stop()

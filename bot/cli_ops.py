@@ -121,7 +121,10 @@ def run_server(app: Any, host: str | None, port: int | None) -> None:
 
         def ready(a: Any) -> None:
             for platform in a.platforms:
-                where = f" (events: {a.url}slack/events)" if platform.platform == "slack" else ""
+                where = ""
+                if platform.platform == "slack":  # Socket Mode serves no events URL (it would answer 404)
+                    socket = getattr(platform, "socket_mode", False)
+                    where = " (Slack: Socket Mode)" if socket else f" (events: {a.url}slack/events)"
                 click.echo(f"SO8T {platform.platform}: connected{where}")
             if a.console_enabled:
                 click.echo(f"SO8T console: {a.url}  (open it in a browser; Ctrl-C to stop)")
