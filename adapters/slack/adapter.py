@@ -35,6 +35,7 @@ from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_internals import run_async_bolt_app, send_async_response
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.aiohttp import SocketModeClient
@@ -87,6 +88,18 @@ class _OneLine(logging.Filter):
 
 _socket_log = logging.getLogger("so8t.slack.socket")
 _socket_log.addFilter(_OneLine())
+
+
+class _NoTokenNotice(logging.Filter):
+    """bolt reads SLACK_BOT_TOKEN from the environment on its own and, given our client, warns at every
+    start that it will not use it: true and intended (its clients get the token from `authorize`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != warning_client_prioritized_and_token_skipped()
+
+
+_bolt_log = logging.getLogger("so8t.slack.bolt")
+_bolt_log.addFilter(_NoTokenNotice())
 
 
 class _AckGate:
@@ -227,7 +240,7 @@ class SlackAdapter:
             signing_secret=settings.signing_secret,
             request_verification_enabled=not settings.socket_mode,
             process_before_response=True,  # listeners only store and enqueue: the model runs later
-            logger=logging.getLogger("so8t.slack.bolt"),
+            logger=_bolt_log,
         )
         self.throttle = UpdateThrottle(settings.update_interval_s, clock, sleep)
         self.bot_user_id = ""

@@ -106,6 +106,7 @@ async def test_a_refused_app_token_is_one_line_and_a_non_zero_exit(tmp_path: Pat
         assert "connections:write" in named[0]
         assert err.rstrip("\n").splitlines()[-1] == named[0]  # the last word is the error
         assert "Traceback" not in err
+        assert "will be unused" not in err  # bolt's notice about SLACK_BOT_TOKEN: not a problem, not shown
         assert len(fake.called("apps.connections.open")) == 1  # no retry loop
         assert "connected" not in stdout.decode()
 
