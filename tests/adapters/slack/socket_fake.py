@@ -21,10 +21,20 @@ class FakeSlackSocket(FakeSlack):
         self.sockets: list[web.WebSocketResponse] = []
         self.pushed: dict[str, float] = {}  # envelope_id -> monotonic time it was sent
         self.acked: dict[str, float] = {}  # envelope_id -> monotonic time its ack arrived
+        self.disconnects = 0  # this many apps.connections.open requests get the connection cut
         self._ids = itertools.count(1)
 
     def routes(self) -> list[web.RouteDef]:
         return [*super().routes(), web.get("/socket", self.socket)]
+
+    async def api(self, request: web.Request) -> web.Response:
+        if request.match_info["method"] == "apps.connections.open" and self.disconnects > 0:
+            self.disconnects -= 1
+            await self.record("apps.connections.open", {}, 0)
+            assert request.transport is not None
+            request.transport.close()  # a network error, for the client
+            return web.Response(status=500)
+        return await super().api(request)
 
     def m_apps_connections_open(self, args: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket?ticket=t{len(self.sockets) + 1}"}

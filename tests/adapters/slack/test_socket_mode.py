@@ -102,6 +102,16 @@ async def test_transient_errors_are_retried_with_back_off(tmp_path: Path) -> Non
         assert h.slack.connected
 
 
+async def test_network_errors_are_retried_with_back_off(tmp_path: Path) -> None:
+    async with socket_harness(tmp_path, start=False) as (h, fake):
+        fake.disconnects = 4  # slack_sdk retries a dropped connection once itself: two of our tries
+        await asyncio.wait_for(h.slack.start(), 10)
+        assert len(fake.called("apps.connections.open", status=0)) == 4
+        assert h.sleeps == [1.0, 2.0]
+        await fake.wait_for(lambda: fake.open_sockets)
+        assert h.slack.connected
+
+
 async def test_a_token_revoked_while_running_is_retried_without_a_traceback(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
