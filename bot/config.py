@@ -39,6 +39,7 @@ TOP_LEVEL_KEYS = frozenset(
         "retrain",
         "audit",
         "privacy",
+        "knowledge",
         "slack",
         "discord",
     }
@@ -68,9 +69,68 @@ def check_keys(section: dict[str, Any], prefix: str, known: Iterable[str], sourc
             raise unknown_key(f"{prefix}.{key}" if prefix else str(key), allowed, source)
 
 
+# The handbook shipped with SO8T (kb/sample_handbook): the knowledge folder when config.yaml names none.
+SAMPLE_HANDBOOK = str(Path(__file__).resolve().parents[1] / "kb" / "sample_handbook")
+
+
+@dataclass(frozen=True)
+class KnowledgeFolder:
+    """One folder of the team's documents (`knowledge.folders[]`); `channels` empty = visible everywhere."""
+
+    path: str
+    channels: tuple[str, ...] = ()
+
+    def visible_in(self, channel: str | None) -> bool:
+        """Unrestricted folders everywhere; a restricted one only in its channels (never without a channel)."""
+        if not self.channels:
+            return True
+        return channel is not None and channel.lstrip("#") in {c.lstrip("#") for c in self.channels}
+
+
+@dataclass(frozen=True)
+class KnowledgeSettings:
+    """The `knowledge:` section: document folders that answers may retrieve from and cite (kb/)."""
+
+    folders: tuple[KnowledgeFolder, ...] = (KnowledgeFolder(SAMPLE_HANDBOOK),)
+
+
+def _knowledge(data: dict[str, Any], source: str) -> KnowledgeSettings:
+    """`knowledge: {folders: [{path, channels}]}`; absent = the sample handbook, `folders: []` = none."""
+    section = data.get("knowledge")
+    if section is None:
+        return KnowledgeSettings()
+    if not isinstance(section, dict):
+        raise ConfigError(f"{source}: key 'knowledge' must be a mapping (folders: [{{path, channels}}])")
+    check_keys(section, "knowledge", {"folders"}, source)
+    raw = section.get("folders")
+    if raw is None:
+        return KnowledgeSettings()
+    if not isinstance(raw, list):
+        raise ConfigError(f"{source}: key 'knowledge.folders' must be a list of {{path: ..., channels: [...]}}")
+    folders: list[KnowledgeFolder] = []
+    for i, item in enumerate(raw):
+        where = f"knowledge.folders[{i}]"
+        if isinstance(item, str):
+            item = {"path": item}
+        if not isinstance(item, dict):
+            raise ConfigError(f"{source}: key '{where}' must be a mapping {{path: ..., channels: [...]}}")
+        check_keys(item, where, {"path", "channels"}, source)
+        path = item.get("path")
+        if not isinstance(path, str) or not path.strip():
+            raise ConfigError(f"{source}: key '{where}.path' must be a folder path string")
+        channels = item.get("channels") or []
+        if isinstance(channels, str):
+            channels = [channels]
+        if not isinstance(channels, list) or not all(isinstance(c, (str, int)) and str(c) for c in channels):
+            raise ConfigError(f"{source}: key '{where}.channels' must be a list of channel names")
+        folders.append(KnowledgeFolder(path.strip(), tuple(str(c) for c in channels)))
+    return KnowledgeSettings(tuple(folders))
+
+
 @dataclass(frozen=True)
 class Config:
     model: ModelSettings = field(default_factory=ModelSettings)
+    knowledge: KnowledgeSettings = field(default_factory=KnowledgeSettings)
     source: str | None = None  # the file it was read from, for messages
     raw: dict[str, Any] = field(default_factory=dict)  # the whole parsed file, for sections added later
 
@@ -179,7 +239,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
     ):
         if os.environ.get(env):
             kwargs[key] = os.environ[env]
-    return Config(model=ModelSettings(**kwargs), source=source, raw=data)
+    return Config(model=ModelSettings(**kwargs), knowledge=_knowledge(data, source), source=source, raw=data)
 
 
 def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
