@@ -225,7 +225,16 @@ def _migration_3(db: Database) -> None:
         )
 
 
-MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2, _migration_3)
+def _migration_4(db: Database) -> None:
+    """What happened to each ALLOW answer (the answer guard's outcome, or the response head's stop): counts
+    for the weekly report; no text."""
+    db.table("answers").create(
+        {"decision_id": int, "ts": float, "outcome": str}, pk="decision_id", not_null={"ts", "outcome"}
+    )
+    db.execute("CREATE INDEX answers_ts ON answers(ts)")
+
+
+MIGRATIONS: tuple[Callable[[Database], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -554,6 +563,20 @@ class AuditStore:
             "ref_id": decision_id,
         }
         return self._write(lambda c: self._append(c, row))
+
+    def record_answer(self, decision_id: int, outcome: str, ts: float) -> None:
+        """The answer guard's outcome for an ALLOW answer (ok, loop_cut, shortened, fallback_*), or
+        response_flagged; one row per decision (a replay after a crash overwrites it)."""
+        self._write(
+            lambda c: c.execute(
+                "INSERT OR REPLACE INTO answers(decision_id, ts, outcome) VALUES (?, ?, ?)", (decision_id, ts, outcome)
+            )
+        )
+
+    def answer_outcomes(self, since: float | None = None, until: float | None = None) -> dict[str, int]:
+        where, params = _range(since, until)
+        rows = self._read(f"SELECT outcome AS k, count(*) AS n FROM answers {where} GROUP BY outcome", params)
+        return {str(r["k"]): int(r["n"]) for r in rows}
 
     def response_counts(self, since: float | None = None, until: float | None = None) -> dict[str, int]:
         """Answers stopped by the response head, per resulting verdict (REFUSE / ESCALATE)."""

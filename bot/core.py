@@ -368,7 +368,7 @@ class Bot:
             )
             if decision.decision == "ALLOW" and decision.reason != "runtime_error":
                 try:
-                    stopped = await self._stream_answer(model, adapter, msg, context, decision)
+                    stopped = await self._stream_answer(model, adapter, msg, context, decision, decision_id)
                 except AnswerFailed:
                     answer_failed = True
         lang = decision.lang
@@ -426,7 +426,13 @@ class Bot:
         return self.policy.bound_context(raw)
 
     async def _stream_answer(
-        self, model: ModelSession, adapter: Adapter, msg: Message, context: Sequence[Turn], decision: Decision
+        self,
+        model: ModelSession,
+        adapter: Adapter,
+        msg: Message,
+        context: Sequence[Turn],
+        decision: Decision,
+        decision_id: int,
     ) -> ResponseVerdict | None:
         """Stream the answer through the answer guard: a loop stops generation, and the last update posts
         what the guard kept (cut, marked when shortened) or the fallback reply: no degenerate answer stays up.
@@ -459,12 +465,14 @@ class Bot:
         verdict = model.response
         if model.finish_reason == "flagged" and verdict is not None and verdict.flagged:
             self.metrics.response_stops.inc(verdict.label, verdict.category)
+            self._record_answer(decision_id, "response_flagged")
             log.info("event %s: answer stopped (%s/%s)", msg.event_id, verdict.label, verdict.category)
             if ref is not None:
                 await adapter.update(msg.channel, ref, self.replies.render("answer_withdrawn", lang))
             return verdict
         result = guard.finish(budget_hit=model.finish_reason == "length")
         self.metrics.answers.inc(result.outcome)
+        self._record_answer(decision_id, result.outcome)
         if result.outcome != "ok":
             log.info("event %s: answer guard: %s", msg.event_id, result.outcome)
         final = self.replies.render("answer_fallback", lang) if result.fallback else mask(result.text).text
@@ -473,6 +481,14 @@ class Bot:
         else:  # always: after a restart `ref` may be the message a crashed run left half-written
             await adapter.update(msg.channel, ref, final)
         return None
+
+    def _record_answer(self, decision_id: int, outcome: str) -> None:
+        """The answer's outcome for the weekly report; a store error is logged, the answer still goes out."""
+        try:
+            self.store.record_answer(decision_id, outcome, self.clock())
+        except StoreError as exc:
+            log.error("answer outcome of decision %s not recorded: %s", decision_id, exc)
+            self.metrics.errors.inc("store")
 
     async def _response_stopped(
         self, verdict: ResponseVerdict, decision_id: int, decision: Decision, msg: Message, masked: str

@@ -97,6 +97,8 @@ class Report:
     model_changes: list[dict[str, Any]] = field(default_factory=list)
     overdue_cases: list[dict[str, Any]] = field(default_factory=list)
     oldest_open_at: float | None = None  # when the oldest escalation still open was opened
+    answers: dict[str, int] = field(default_factory=dict)  # ALLOW answers by outcome (guard / response head)
+    response_stops: dict[str, int] = field(default_factory=dict)  # stopped answers by resulting verdict
 
     @property
     def total(self) -> int:
@@ -299,6 +301,8 @@ def build_report(
         versions=ver,
         model_changes=store.model_changes(since, end),
         overdue_cases=overdue_cases,
+        answers=store.answer_outcomes(since, until),
+        response_stops=store.response_counts(since, until),
     )
 
 
@@ -506,6 +510,13 @@ def summary_line(report: Report) -> str:
     )
 
 
+ANSWERS_DEFINITION = (
+    "What happened to each ALLOW answer: ok (posted as written), loop_cut / shortened (the answer guard cut "
+    "a loop or a budget overrun back to a sentence end), fallback_* (an honest \"couldn't answer\" instead of "
+    "a wrong-language, empty or echoed answer), response_flagged (the response head stopped it mid-answer)."
+)
+
+
 def render_markdown(report: Report) -> str:
     lines = [
         "# SO8T audit report" + (f" {report.label}" if report.label else ""),
@@ -534,6 +545,11 @@ def render_markdown(report: Report) -> str:
         lines += [f"| {k} | {v} |" for k, v in _sorted(rows)] or ["| — | 0 |"]
     if report.top_refusals:
         lines += ["", "Top refusal categories: " + ", ".join(f"{c} {n}" for c, n in report.top_refusals)]
+    lines += ["", "## Answers", "", ANSWERS_DEFINITION, "", "| Outcome | Count |", "|---|---:|"]
+    lines += [f"| {k} | {v} |" for k, v in _sorted(report.answers)] or ["| — | 0 |"]
+    if report.response_stops:
+        stops = ", ".join(f"{k} {n}" for k, n in sorted(report.response_stops.items()))
+        lines += ["", f"Answers stopped by the response head: {stops} (audited as `response` rows)."]
     esc = report.escalations
     domains = sorted(set(esc.get("opened", {})) | set(esc.get("resolved", {})) | set(esc.get("overdue", {})))
     lines += ["", "## Escalations", "", "| Domain | Opened | Resolved | Overdue | TTR p50 | TTR p90 |"]

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from bot.audit import StoreError
+from bot.reports import build_report, render_markdown
 from tests.console_helpers import QUIET, Client, console_app
 from runtime.response import ResponseVerdict
 from tests.fakes import FakeRuntime, ScriptedRuntime
@@ -621,6 +622,10 @@ async def test_an_answer_the_response_head_stops_is_withdrawn_refused_or_escalat
         assert all(requests[r["ref_id"]]["verdict"] == "ALLOW" for r in resp)
         assert resp[0]["probs"]["position"] == 14
         assert app.store.verify_chain().ok
+        # counted for the weekly report: each answer's outcome, and the stops by resulting verdict
+        assert app.store.answer_outcomes() == {"response_flagged": 2, "ok": 1}
+        report = render_markdown(build_report(app.store))
+        assert "| response_flagged | 2 |" in report and "stopped by the response head: ESCALATE 1, REFUSE 1" in report
         # the refusal is appealable like any other
         status, data = await c.post("/api/actions", {"message_id": replies[1]["id"], "action": "appeal", "user": "alice"})
         assert status == 200 and data["escalation_id"]
