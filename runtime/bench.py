@@ -5,6 +5,8 @@ verdict_overhead_ratio: decide() (tokenize + prompt eval + hidden-state read + h
 answer_overhead_ratio: decide() + answer() end to end vs raw `create_chat_completion` with the same
     messages and max_tokens, both greedy from an empty cache.
 prefix_cache_speedup: decide() from an empty cache vs with the system prefix cached.
+response_check_overhead_ratio: decide() + answer() with the response head reading the answering model's
+    state at sentence ends (runtime/response.py) vs the same with it off, when a response head is loaded.
 For a HybridRuntime the verdict figures are the safety model's and the raw answer side is the answer
 model's own create_chat_completion, so answer_overhead_ratio shows what the hybrid's second model costs.
 Runs interleave raw and ours per prompt and take medians, so drift hits both sides alike.
@@ -37,14 +39,15 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
     answerer = getattr(rt, "answerer", rt)
     llm, answer_llm = safety.llm, answerer.llm
     raw_eval, ours_decide, warm_decide = [], [], []
-    raw_answer, ours_answer = [], []
+    raw_answer, ours_answer, unwatched_answer = [], [], []
+    monitor = getattr(answerer, "_response", None)
     raw_tokens, ours_tokens = 0, 0
     per_prompt: list[dict[str, Any]] = []
     rt.decide((), "warm-up")  # page the weights in for both sides
     list(rt.answer((), "warm-up", max_tokens=2))
     for prompt in BENCH_PROMPTS:
         tokens = safety.tokens_for((), prompt)
-        r_e, o_d, w_d, r_a, o_a = [], [], [], [], []
+        r_e, o_d, w_d, r_a, o_a, u_a = [], [], [], [], [], []
         for _ in range(repeat):
             llm.reset()
             t = time.perf_counter()
@@ -81,6 +84,18 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
             pieces = list(rt.answer((), prompt, max_tokens=max_tokens))
             o_a.append(time.perf_counter() - t)
             ours_n = len(answer_llm.tokenize("".join(pieces).encode(), add_bos=False, special=False))
+
+            if monitor is not None:  # the same without the response check
+                llm.reset()
+                answer_llm.reset()
+                answerer._response = None
+                try:
+                    t = time.perf_counter()
+                    rt.decide((), prompt)
+                    list(rt.answer((), prompt, max_tokens=max_tokens))
+                    u_a.append(time.perf_counter() - t)
+                finally:
+                    answerer._response = monitor
         raw_tokens += raw_n
         ours_tokens += ours_n
         raw_eval.append(_med(r_e))
@@ -88,6 +103,8 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
         warm_decide.append(_med(w_d))
         raw_answer.append(_med(r_a))
         ours_answer.append(_med(o_a))
+        if u_a:
+            unwatched_answer.append(_med(u_a))
         per_prompt.append(
             {
                 "prompt_tokens": len(tokens),
@@ -116,6 +133,9 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
         "allow_end_to_end_ms": round(s(ours_answer) / len(ours_answer) * 1000, 1),
         "answer_overhead_ratio": round(s(ours_answer) / s(raw_answer), 3),
         "prefix_cache_speedup": round(s(ours_decide) / s(warm_decide), 2),
+        "response_check_overhead_ratio": (
+            round(s(ours_answer) / s(unwatched_answer), 3) if unwatched_answer else None
+        ),
         "raw_completion_tokens": raw_tokens,
         "ours_completion_tokens": ours_tokens,
         "per_prompt": per_prompt,
