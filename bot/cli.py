@@ -57,9 +57,10 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
 
 
 def _register() -> None:
-    from bot import cli_answers, cli_model, cli_ops, cli_train
+    from bot import cli_answers, cli_kb, cli_model, cli_ops, cli_train
 
     cli_answers.register(main)
+    cli_kb.register(main)
     cli_model.register(main)
     cli_ops.register(main)
     cli_train.register(main)

@@ -51,8 +51,10 @@ def clean(text: str) -> str:
     return text
 
 
-def _one_line(text: str) -> str:
-    return re.sub(r"\s+", " ", clean(text)).strip()
+def _one_line(text: str, limit: int = 160) -> str:
+    """A title, heading or path on one line, cut at `limit` characters (they come from the documents too)."""
+    line = re.sub(r"\s+", " ", clean(text)).strip()
+    return line if len(line) <= limit else line[: limit - 1].rstrip() + "…"
 
 
 def render(passages: Sequence[Passage], lang: str = "en", max_chars: int = 1200) -> str:

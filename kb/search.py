@@ -16,7 +16,7 @@ log = logging.getLogger("so8t.kb")
 
 # The top passage must hold at least this IDF-weighted share of the question's terms for relevant() to
 # say the documents answer it (chosen on kb/eval_questions.jsonl: `so8t kb eval`, see kb/README.md).
-RELEVANT_COVERAGE = 0.5
+RELEVANT_COVERAGE = 0.35
 
 
 @dataclass(frozen=True)

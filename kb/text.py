@@ -27,10 +27,10 @@ _EN_STOP_WORDS = """a about above after again all am an and any are as at be bee
     need needs no nor not now of off on once only or other our ours out over own please same shall she should
     so some such tell than that the their them then there these they this those through to too under until up
     us very want was we were what whats when where which while who whom why will with would you your yours
-    many much"""
+    many much long take around expected allowed possible okay ok anything someone whose happens"""
 EN_STOP = frozenset(_EN_STOP_WORDS.split())
-# kanji bigrams of question phrasing (何日 = "how many days"), never a topic
-_JA_STOP_WORDS = """何日 何時 何回 何円 何人 何歳 何年 何処 場合 方法 必要 可能 教え 知り 下さ
+# bigrams of question phrasing (何日 = "how many days"; every bigram with 何 is dropped too), never a topic
+_JA_STOP_WORDS = """場合 方法 必要 可能 教え 知り 下さ 以上 以下 以内
     です すか ます まし でし しょ ょう くだ ださ さい いつ どこ どう どの どれ なに なん"""
 JA_STOP = frozenset(_JA_STOP_WORDS.split())
 
@@ -66,19 +66,22 @@ def query_terms(query: str) -> list[str]:
     """The distinct search terms of a question: English words without stop words, bigrams of kanji and
     katakana runs (hiragana runs only when nothing else is left: they are mostly particles and endings)."""
     terms: list[str] = []
+    single: list[str] = []  # one-kanji runs: mostly verb stems (取れます, 辞める), kept only when nothing else is
     hira: list[str] = []
     for m in _RUNS.finditer(normalize(query)):
         kind, run = m.lastgroup, m.group()
         if kind == "latin":
             if run not in EN_STOP and (len(run) > 1 or run.isdigit()):
                 terms.append(run)
-        elif kind == "hira":
-            hira.extend(g for g in _bigrams(run) if g not in JA_STOP)
+            continue
+        grams = [g for g in _bigrams(run) if g not in JA_STOP and "何" not in g]
+        if kind == "hira":
+            hira.extend(grams)
+        elif kind == "kanji" and len(run) == 1:
+            single.extend(grams)
         else:
-            terms.extend(g for g in _bigrams(run) if g not in JA_STOP)
-    if not terms:
-        terms = hira
-    return list(dict.fromkeys(terms))
+            terms.extend(grams)
+    return list(dict.fromkeys(terms or single or hira))
 
 
 def script_runs(query: str) -> list[tuple[str, str]]:
