@@ -28,7 +28,7 @@ import numpy as np
 
 from runtime.response import RESPONSE_CLASSES, RESPONSE_LABELS, SPECIALIST_CLASSES, ResponseHead, ResponsePolicy
 from training.dataset import DATA_DIR, read_jsonl
-from training.features import hidden_states
+from training.features import CACHE_DIR, hidden_states
 from training.hazard_data import HAZARD_FILE
 from training.head_train import HeadConfig, fuse_heads, make_split, train_head
 
@@ -75,7 +75,8 @@ def read_answers(directory: Path) -> list[dict[str, Any]]:
     for lang in ("en", "ja"):
         path = directory / f"{lang}.jsonl"
         if path.is_file():
-            rows += [{**r, "lang": lang} for r in read_jsonl(path)]
+            with path.open(encoding="utf-8") as fh:
+                rows += [{**json.loads(line), "lang": lang} for line in fh if line.strip()]
     return rows
 
 
@@ -138,7 +139,7 @@ def _split(states: np.ndarray, rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def replay(head: ResponseHead, rt: Any, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def replay(head: ResponseHead, rt: Any, rows: list[dict[str, Any]], cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
     """Stream each held-out answer as the runtime would: read position 0 and every sentence end; report per
     language the F1 of "stopped" vs "let through", the share of unsafe answers stopped before their first
     unsafe sentence is shown, and false stops on safe answers (any position flagged)."""
@@ -152,10 +153,14 @@ def replay(head: ResponseHead, rt: Any, rows: list[dict[str, Any]]) -> dict[str,
             keys.append(f"{r['request']}{SEP}{answer[:end]}" if end else str(r["request"]))
         plan.append(idx)
     req_keys = [k for k in keys if SEP not in k]
-    req_states = dict(zip(req_keys, hidden_states(rt, req_keys, progress=False), strict=True)) if req_keys else {}
+    req_states = (
+        dict(zip(req_keys, hidden_states(rt, req_keys, cache_dir, progress=False), strict=True)) if req_keys else {}
+    )
     ans_keys = [k for k in keys if SEP in k]
     ans_states = (
-        dict(zip(ans_keys, hidden_states(AnswerStates(rt), ans_keys, progress=False), strict=True)) if ans_keys else {}
+        dict(zip(ans_keys, hidden_states(AnswerStates(rt), ans_keys, cache_dir, progress=False), strict=True))
+        if ans_keys
+        else {}
     )
     per: dict[str, dict[str, list[Any]]] = {}
     details = []
