@@ -62,16 +62,16 @@ def register(group: click.Group) -> None:
         if not folders:
             _fail(f"{state.config.where}: knowledge.folders is empty: nothing to index")
 
-        def warn(message: str) -> None:
-            click.echo(f"so8t: warning: {message}", err=True)
-
         def run(first: bool) -> None:
+            new: list[str] = []  # skipped files not skipped unchanged before (a watch pass repeats no warning)
             try:
-                report = index(path, folders, scheme=scheme, full=full and first, on_warning=warn)
+                report = index(path, folders, scheme=scheme, full=full and first, on_warning=new.append)
             except KbError as exc:
                 _fail(str(exc))
                 return
-            if first or report.added or report.updated or report.removed or report.warnings:
+            for message in report.warnings if first else new:
+                click.echo(f"so8t: warning: {message}", err=True)
+            if first or report.added or report.updated or report.removed or new:
                 stamp = time.strftime("%H:%M:%S ") if watch else ""
                 click.echo(f"{stamp}{report.summary()} -> {path}")
 
@@ -228,7 +228,7 @@ def register(group: click.Group) -> None:
         click.echo(f"recall@{k} (an expected document in the top {k}); fact: the key fact in their text;")
         click.echo("none: unanswerable said to have nothing relevant; miss: answerable wrongly said so")
         click.echo(header)
-        last = None
+        chosen = None  # the run of --scheme / --no-keywords: the one the sweep is about
         for s, kw in runs:
             rep = kbeval.evaluate(source, qs, scheme=s, keywords=kw, k=k)
             g = rep.groups
@@ -245,10 +245,11 @@ def register(group: click.Group) -> None:
                 f"{g['latency_ms']['p50']:>7.2f}"
             )
             results["runs"].append(rep.as_dict())
-            last = rep
-        if sweep and last is not None:
-            click.echo(f"threshold sweep ({last.scheme}, keywords {'on' if last.keywords else 'off'}):")
-            table = kbeval.sweep(last.rows, [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6])
+            if chosen is None or (s, kw) == (scheme, not no_keywords):
+                chosen = rep
+        if sweep and chosen is not None:
+            click.echo(f"threshold sweep ({chosen.scheme}, keywords {'on' if chosen.keywords else 'off'}):")
+            table = kbeval.sweep(chosen.rows, [0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.6])
             for row in table:
                 click.echo(
                     f"  coverage >= {row['threshold']:.2f}: none {row['nothing_relevant']:.2f}, "

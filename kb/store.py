@@ -139,6 +139,11 @@ def _schema(conn: sqlite3.Connection) -> None:
         foreign_keys=[("doc_id", "kb_documents", "id")],
         if_not_exists=True,
     )
+    db["kb_skipped"].create(  # type: ignore[union-attr]
+        {"folder": str, "path": str, "mtime": float, "size": int, "reason": str},
+        pk=("folder", "path"),
+        if_not_exists=True,
+    )
     conn.execute("CREATE UNIQUE INDEX IF NOT EXISTS kb_documents_folder_path ON kb_documents(folder, path)")
     conn.execute("CREATE INDEX IF NOT EXISTS kb_chunks_doc ON kb_chunks(doc_id)")
 
@@ -192,11 +197,16 @@ def index(
     assert conn is not None
     report = IndexReport(folders=len(folders))
 
-    def warn(message: str) -> None:
+    def warn(message: str, new: bool = True) -> None:
+        """Every skipped file is in the report; a new one (not skipped unchanged before) also goes to
+        on_warning, else to the log, so that `--watch` does not repeat it every pass."""
         report.warnings.append(message)
-        log.warning("kb index: %s", message)
+        if not new:
+            return
         if on_warning is not None:
             on_warning(message)
+        else:
+            log.warning("kb index: %s", message)
 
     try:
         with _transaction(conn):
@@ -210,6 +220,7 @@ def index(
                 drop_fts(conn)
                 conn.execute("DELETE FROM kb_chunks")
                 conn.execute("DELETE FROM kb_documents")
+                conn.execute("DELETE FROM kb_skipped")
             create_fts(conn, chosen)
             conn.executemany("INSERT OR REPLACE INTO kb_meta(key, value) VALUES (?, ?)", list(wanted.items()))
         keys = [folder_key(f.path) for f in folders]
@@ -236,6 +247,7 @@ def _drop_unconfigured(conn: sqlite3.Connection, scheme: str, keys: list[str], r
                 _remove_doc(conn, scheme, int(doc_id))
                 report.removed += 1
             conn.execute("DELETE FROM kb_folders WHERE path = ?", (key,))
+            conn.execute("DELETE FROM kb_skipped WHERE folder = ?", (key,))
 
 
 def _index_folder(
@@ -247,13 +259,17 @@ def _index_folder(
     max_bytes: int,
     now: Callable[[], float],
     report: IndexReport,
-    warn: Callable[[str], None],
+    warn: Callable[..., None],
 ) -> None:
     root = Path(key)
     label = folder_label(folder.path)
     known: dict[str, tuple[int, str, float, int]] = {
         str(r[1]): (int(r[0]), str(r[2]), float(r[3]), int(r[4]))
         for r in conn.execute("SELECT id, path, sha256, mtime, size FROM kb_documents WHERE folder = ?", (key,))
+    }
+    skipped: dict[str, tuple[float, int, str]] = {
+        str(r[0]): (float(r[1]), int(r[2]), str(r[3]))
+        for r in conn.execute("SELECT path, mtime, size, reason FROM kb_skipped WHERE folder = ?", (key,))
     }
     seen: set[str] = set()
     with _transaction(conn):
@@ -277,7 +293,21 @@ def _index_folder(
                 continue
             report.files += 1
             seen.add(rel)
-            _index_file(conn, scheme, key, label, file, rel, known.get(rel), keywords, max_bytes, now, report, warn)
+            _index_file(
+                conn,
+                scheme,
+                key,
+                label,
+                file,
+                rel,
+                known.get(rel),
+                skipped.get(rel),
+                keywords,
+                max_bytes,
+                now,
+                report,
+                warn,
+            )
             if time.monotonic() - batch_started > COMMIT_EVERY_S:
                 conn.execute("COMMIT")
                 conn.execute("BEGIN IMMEDIATE")
@@ -286,6 +316,8 @@ def _index_folder(
             if rel not in seen:
                 _remove_doc(conn, scheme, doc_id)
                 report.removed += 1
+        gone = [(key, rel) for rel in skipped if rel not in seen]
+        conn.executemany("DELETE FROM kb_skipped WHERE folder = ? AND path = ?", gone)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
@@ -300,43 +332,59 @@ def _index_file(
     file: Path,
     rel: str,
     known: tuple[int, str, float, int] | None,
+    skipped: tuple[float, int, str] | None,
     keywords: bool,
     max_bytes: int,
     now: Callable[[], float],
     report: IndexReport,
-    warn: Callable[[str], None],
+    warn: Callable[..., None],
 ) -> None:
     shown = f"{label.rstrip('/')}/{rel}"
+    mtime, size = -1.0, -1
+
+    def skip(reason: str) -> None:
+        if known is not None:  # a file that can no longer be indexed takes its old chunks with it
+            _remove_doc(conn, scheme, known[0])
+            report.removed += 1
+        conn.execute(
+            "INSERT OR REPLACE INTO kb_skipped(folder, path, mtime, size, reason) VALUES (?, ?, ?, ?, ?)",
+            (key, rel, mtime, size, reason),
+        )
+        warn(f"{shown}: skipped, {reason}")
+
     try:
         st = file.stat()
-        if known is not None and known[2] == st.st_mtime and known[3] == st.st_size:
+        mtime, size = st.st_mtime, st.st_size
+        if known is not None and known[2] == mtime and known[3] == size:
             report.unchanged += 1
             return
-        if st.st_size > max_bytes:
-            raise Unreadable(f"{st.st_size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
+        if known is None and skipped is not None and skipped[:2] == (mtime, size):
+            warn(f"{shown}: skipped, {skipped[2]}", new=False)  # unchanged since it was skipped: not read again
+            return
+        if size > max_bytes:
+            raise Unreadable(f"{size / 1e6:.1f} MB, over the {max_bytes / 1e6:.0f} MB limit")
         data = file.read_bytes()
     except OSError as exc:
-        _skip(conn, scheme, known, report)
-        warn(f"{shown}: skipped, cannot be read ({exc.strerror or type(exc).__name__})")
+        skip(f"cannot be read ({exc.strerror or type(exc).__name__})")
         return
     except Unreadable as exc:
-        _skip(conn, scheme, known, report)
-        warn(f"{shown}: skipped, {exc}")
+        skip(str(exc))
         return
     digest = hashlib.sha256(data).hexdigest()
     if known is not None and known[1] == digest:
-        conn.execute("UPDATE kb_documents SET mtime = ?, size = ? WHERE id = ?", (st.st_mtime, st.st_size, known[0]))
+        conn.execute("UPDATE kb_documents SET mtime = ?, size = ? WHERE id = ?", (mtime, size, known[0]))
         report.unchanged += 1
         return
     try:
         doc = extract(file, data)
     except Unreadable as exc:
-        _skip(conn, scheme, known, report)
-        warn(f"{shown}: skipped, {exc}")
+        skip(str(exc))
         return
     chunks = chunk(doc)
     if known is not None:
         _remove_doc(conn, scheme, known[0])
+    if skipped is not None:
+        conn.execute("DELETE FROM kb_skipped WHERE folder = ? AND path = ?", (key, rel))
     cur = conn.execute(
         "INSERT INTO kb_documents(folder, path, title, keywords, sha256, mtime, size, chunks, indexed_at) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -346,8 +394,8 @@ def _index_file(
             doc.title,
             json.dumps(list(doc.keywords), ensure_ascii=False),
             digest,
-            st.st_mtime,
-            st.st_size,
+            mtime,
+            size,
             len(chunks),
             now(),
         ),
@@ -364,15 +412,6 @@ def _index_file(
         report.added += 1
     else:
         report.updated += 1
-
-
-def _skip(
-    conn: sqlite3.Connection, scheme: str, known: tuple[int, str, float, int] | None, report: IndexReport
-) -> None:
-    """A file that can no longer be indexed takes its old chunks with it (they no longer match the file)."""
-    if known is not None:
-        _remove_doc(conn, scheme, known[0])
-        report.removed += 1
 
 
 def stats(store: StoreLike) -> dict[str, Any]:

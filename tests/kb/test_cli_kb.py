@@ -89,3 +89,24 @@ def test_eval_runs_on_the_handbook(tmp_path: Path) -> None:
     assert "recall@3" in out and "index build, 40 documents" in out and "coverage >= 0.35" in out
     data = json.loads(out_file.read_text(encoding="utf-8"))
     assert data["questions"] >= 60 and data["runs"][0]["scheme"] == "bigram" and data["build"]["documents"] == 40
+
+
+def test_index_watch_picks_up_changes_until_interrupted(config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[float] = []
+
+    def fake_sleep(seconds: float) -> None:
+        calls.append(seconds)
+        if len(calls) == 1:
+            write(config.parent / "docs", "new.md", "# Canteen\n\nThe canteen opens at 11:30.")
+        elif len(calls) == 2:
+            (config.parent / "docs" / "leave.md").unlink()
+        else:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr("bot.cli_kb.time.sleep", fake_sleep)
+    code, out = _run("--config", str(config), "kb", "index", "--watch", "--interval", "2")
+    assert code == 0, out
+    assert calls == [2.0, 2.0, 2.0] and "watching 2 folder(s) every 2 s" in out
+    lines = out.splitlines()
+    assert "1 added" in lines[-3] and "1 removed" in lines[-2] and lines[-1] == "stopped"
+    assert out.count("junk.txt: skipped") == 1  # said once, not on every pass

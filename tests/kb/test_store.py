@@ -108,9 +108,15 @@ def test_bad_files_warn_in_one_line_and_indexing_goes_on(tmp_path: Path, docs: P
     assert seen == report.warnings and len(seen) == 5
     for line in seen:
         assert "\n" not in line and ": skipped, " in line
+    again: list[str] = []
+    repeat = index(tmp_path / "s.db", [KnowledgeFolder(str(docs))], max_bytes=4000, on_warning=again.append)
+    assert repeat.warnings == report.warnings and again == []  # unchanged bad files: reported, not re-read or re-said
     text = " ".join(seen)
     assert "junk.md: skipped, binary file" in text and "empty.txt: skipped, empty file" in text
     assert "huge.txt: skipped, 0.0 MB, over the" in text and "broken.pdf: skipped, PDF could not be read" in text
+    write(docs, "empty.txt", "Now it has text about staplers.")
+    fixed = index(tmp_path / "s.db", [KnowledgeFolder(str(docs))], max_bytes=4000)
+    assert fixed.added == 1 and len(fixed.warnings) == 4 and retrieve(tmp_path / "s.db", "staplers", None)
 
 
 def test_a_file_that_turns_bad_loses_its_old_chunks(tmp_path: Path, docs: Path) -> None:
