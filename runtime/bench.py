@@ -39,7 +39,7 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
     answerer = getattr(rt, "answerer", rt)
     llm, answer_llm = safety.llm, answerer.llm
     raw_eval, ours_decide, warm_decide = [], [], []
-    raw_answer, ours_answer, unwatched_answer = [], [], []
+    raw_answer, ours_answer, unwatched_answer, first_piece = [], [], [], []
     monitor = getattr(answerer, "_response", None)
     raw_tokens, ours_tokens = 0, 0
     per_prompt: list[dict[str, Any]] = []
@@ -47,7 +47,7 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
     list(rt.answer((), "warm-up", max_tokens=2))
     for prompt in BENCH_PROMPTS:
         tokens = safety.tokens_for((), prompt)
-        r_e, o_d, w_d, r_a, o_a, u_a = [], [], [], [], [], []
+        r_e, o_d, w_d, r_a, o_a, u_a, f_p = [], [], [], [], [], [], []
         for _ in range(repeat):
             llm.reset()
             t = time.perf_counter()
@@ -81,7 +81,11 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
             answer_llm.reset()
             t = time.perf_counter()
             d = rt.decide((), prompt)
-            pieces = list(rt.answer((), prompt, max_tokens=max_tokens))
+            pieces = []
+            for piece in rt.answer((), prompt, max_tokens=max_tokens):
+                if not pieces:
+                    f_p.append(time.perf_counter() - t)
+                pieces.append(piece)
             o_a.append(time.perf_counter() - t)
             ours_n = len(answer_llm.tokenize("".join(pieces).encode(), add_bos=False, special=False))
 
@@ -103,6 +107,8 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
         warm_decide.append(_med(w_d))
         raw_answer.append(_med(r_a))
         ours_answer.append(_med(o_a))
+        if f_p:
+            first_piece.append(_med(f_p))
         if u_a:
             unwatched_answer.append(_med(u_a))
         per_prompt.append(
@@ -133,6 +139,8 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
         "allow_end_to_end_ms": round(s(ours_answer) / len(ours_answer) * 1000, 1),
         "answer_overhead_ratio": round(s(ours_answer) / s(raw_answer), 3),
         "prefix_cache_speedup": round(s(ours_decide) / s(warm_decide), 2),
+        # decide() + the answer's first released text (after the first cleared sentence with a response head)
+        "first_text_ms_p50": round(_med(first_piece) * 1000, 1) if first_piece else None,
         "response_check_overhead_ratio": (
             round(s(ours_answer) / s(unwatched_answer), 3) if unwatched_answer else None
         ),
