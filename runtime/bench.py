@@ -81,7 +81,7 @@ def run_bench(rt: Any, repeat: int = 3, max_tokens: int = 32) -> dict[str, Any]:
             answer_llm.reset()
             t = time.perf_counter()
             d = rt.decide((), prompt)
-            pieces = []
+            pieces: list[str] = []
             for piece in rt.answer((), prompt, max_tokens=max_tokens):
                 if not pieces:
                     f_p.append(time.perf_counter() - t)
