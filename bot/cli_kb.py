@@ -154,7 +154,7 @@ def register(group: click.Group) -> None:
 
         path = _db(state, db)
         info = stats(path)
-        indexed = {folder_key(f["path"]) for f in info["folders"]}
+        indexed = {f["key"] for f in info["folders"]}
         pending = [f.path for f in state.config.knowledge.folders if folder_key(f.path) not in indexed]
         info["not_indexed"] = pending
         if as_json:

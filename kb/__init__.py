@@ -7,7 +7,7 @@ says whether they answer the question at all; render(passages, lang) is the quot
 
 from kb.render import clean, render, sources
 from kb.search import RELEVANT_COVERAGE, Passage, relevant, retrieve
-from kb.store import IndexReport, KbError, index, stats
+from kb.store import IndexReport, KbError, ensure_index, index, stats
 
 __all__ = [
     "RELEVANT_COVERAGE",
@@ -15,6 +15,7 @@ __all__ = [
     "KbError",
     "Passage",
     "clean",
+    "ensure_index",
     "index",
     "relevant",
     "render",

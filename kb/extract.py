@@ -7,6 +7,7 @@ indexer turns it into a warning and goes on. Document text never goes to a log.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -243,6 +244,7 @@ def _pdf(path: Path, data: bytes) -> Extracted:
         from pypdf import PdfReader
     except ImportError:
         raise Unreadable("PDF is not supported here (pip install pypdf)") from None
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its repair notes on damaged files; the reason comes below
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:

@@ -414,6 +414,18 @@ def _index_file(
         report.updated += 1
 
 
+def ensure_index(store: StoreLike, folders: Sequence[KnowledgeFolder]) -> IndexReport | None:
+    """index() for a server's start (or a periodic job): never raises; a summary line and each newly
+    skipped file go to the log. None when the store cannot be used (logged in one line)."""
+    try:
+        report = index(store, folders)
+    except KbError as exc:
+        log.warning("kb index: %s", exc)
+        return None
+    log.info("kb %s", report.summary())
+    return report
+
+
 def stats(store: StoreLike) -> dict[str, Any]:
     """Folders (with channels, documents, chunks), totals, the scheme and the last index time."""
     conn, owned = connect(store, write=False)
@@ -433,6 +445,7 @@ def stats(store: StoreLike) -> dict[str, Any]:
             ).fetchone()
             folders.append(
                 {
+                    "key": path,
                     "path": label,
                     "channels": json.loads(channels or "[]"),
                     "documents": int(docs),

@@ -159,4 +159,16 @@ def test_scheme_change_rebuilds(tmp_path: Path, docs: Path) -> None:
     report = index(db, [KnowledgeFolder(str(docs))], scheme="trigram")
     assert report.added == 5 and stats(db)["scheme"] == "trigram"
     assert retrieve(db, "有給休暇", None)[0].path.endswith("ja/leave.md")
+    assert retrieve(db, "申請", None)[0].path.endswith("ja/leave.md")  # under 3 characters: a LIKE scan
     assert index(db, [KnowledgeFolder(str(docs))]).unchanged == 5  # the index keeps its scheme
+
+
+def test_ensure_index_never_raises(tmp_path: Path, docs: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from kb import ensure_index
+
+    report = ensure_index(tmp_path / "s.db", [KnowledgeFolder(str(docs))])
+    assert report is not None and report.added == 5
+    (tmp_path / "dir.db").mkdir()
+    with caplog.at_level(logging.WARNING):
+        assert ensure_index(tmp_path / "dir.db", [KnowledgeFolder(str(docs))]) is None
+    assert "cannot open the store" in caplog.text
