@@ -9,7 +9,7 @@ import pytest
 from bot.audit import AuditStore
 from bot.reports import build_report, render_html, week_range
 from tests.bot.test_reports import WEEK, fill
-from tests.browser import ARGS, CHROMIUM, needs_chromium
+from tests.browser import ARGS, CHROMIUM, browser_env, needs_chromium
 
 
 @pytest.mark.slow
@@ -24,7 +24,7 @@ async def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
     page_file = tmp_path / "report.html"
     page_file.write_text(html, encoding="utf-8")
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, env=browser_env())
         try:
             page = await browser.new_page(viewport={"width": 1000, "height": 800})
             await page.goto(page_file.as_uri())

@@ -11,7 +11,7 @@ import pytest
 
 from bot.app import build_app
 from bot.config import parse_config
-from tests.browser import ARGS, CHROMIUM, needs_chromium
+from tests.browser import ARGS, CHROMIUM, browser_env, needs_chromium
 from tests.console_helpers import QUIET
 from tests.fakes import FakeRuntime
 
@@ -57,7 +57,7 @@ def test_ask_escalate_approve_in_the_browser(tmp_path: Path) -> None:
     server = ServerThread(tmp_path / "so8t.db")
     try:
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, env=browser_env())
             try:
                 page = browser.new_page()
                 page.goto(server.app.url)

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.adapters.console.test_browser import ServerThread
-from tests.browser import ARGS, CHROMIUM, needs_chromium
+from tests.browser import ARGS, CHROMIUM, CJK_FONT_FAMILY, browser_env, needs_chromium, needs_cjk_font
 from tests.fakes import FakeRuntime
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -30,7 +30,7 @@ def chromium() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True, env=browser_env())
         try:
             yield b
         finally:
@@ -211,5 +211,52 @@ def test_narrow_layout_and_cjk_fonts(tmp_path: Path) -> None:
             expect(page.locator("#channel-title")).to_have_text("# hr-review")
             expect(page.locator('.msg[data-kind="card"]').first).to_contain_text("期限", timeout=10_000)
             assert "JST" in page.locator('.msg[data-kind="card"]').first.inner_text()
+    finally:
+        server.close()
+
+
+def rendering_fonts(page: Any, selector: str) -> dict[str, int]:
+    """The platform fonts Chromium drew the element's text with (family -> glyph count), via the DevTools protocol."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("DOM.enable")
+        cdp.send("CSS.enable")
+        root = cdp.send("DOM.getDocument", {"depth": -1})["root"]["nodeId"]
+        node = cdp.send("DOM.querySelector", {"nodeId": root, "selector": selector})["nodeId"]
+        assert node, selector
+        fonts = cdp.send("CSS.getPlatformFontsForNode", {"nodeId": node})["fonts"]
+    finally:
+        cdp.detach()
+    return {f["familyName"]: int(f["glyphCount"]) for f in fonts}
+
+
+@needs_cjk_font
+def test_japanese_is_drawn_with_noto_sans_cjk_jp(tmp_path: Path) -> None:
+    """Glyphs, not boxes: Chromium finds the dev extra's Noto Sans CJK JP (FONTCONFIG_FILE from browser_env)
+    and draws every character of a Japanese message with it."""
+    from playwright.sync_api import expect
+
+    text = "給与の計算が間違っています"
+    server = ServerThread(tmp_path / "so8t.db")
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1000, "height": 600})
+            page.goto(server.app.url)
+            say(page, "alice", text)
+            mine = page.locator('.msg[data-user="alice"] .text').first
+            expect(mine).to_have_text(text, timeout=15_000)
+            # (document.fonts.check() is true here even without the font: it only tracks web fonts)
+            fonts = rendering_fonts(page, '.msg[data-user="alice"] .text')
+            assert fonts.get(CJK_FONT_FAMILY) == len(text), fonts
+            # a full-width font: unkerned, each ideograph / kana advances one em (tofu boxes are narrower)
+            width = page.evaluate(
+                """t => { const s = document.createElement('span');
+                          s.style.font = '20px "Noto Sans CJK JP"'; s.style.fontKerning = 'none';
+                          s.textContent = t;
+                          document.body.appendChild(s); const w = s.getBoundingClientRect().width;
+                          s.remove(); return w; }""",
+                text,
+            )
+            assert abs(width - 20 * len(text)) < 1, width
     finally:
         server.close()
