@@ -69,6 +69,7 @@ MAX_REFUSED_WAIT_S = 300.0  # a token refused after start: retried this often at
 # apps.connections.open errors worth retrying; any other error is a refused app token
 TRANSIENT_ERRORS = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 Sleep = Callable[[float], Awaitable[Any]]
+_CASE_KEY = re.compile(r"^(?:card|reminder|resolution):(?P<case>\d{1,18})$")  # posts about one case
 
 
 class SlackStartError(ConfigError):
@@ -629,6 +630,7 @@ class SlackAdapter:
         if done is not None:
             return done.ref
         channel_id = self._channel_id(channel)
+        users, channels = self._case_ids(key)
         first = ""
         for i, piece in enumerate(split_text(text, translate.MESSAGE_LIMIT)):
             part_key = key if i == 0 else f"{key}#{i + 1}"
@@ -637,9 +639,10 @@ class SlackAdapter:
                 first = first or prev.ref
                 continue
             btns = buttons if i == 0 else ()
-            args: dict[str, Any] = {"channel": channel_id, "text": translate.escape(piece)}
+            ids = (users, channels) if i == 0 else ((), ())  # mentions on the first line only
+            args: dict[str, Any] = {"channel": channel_id, "text": translate.mrkdwn(piece, *ids)}
             if btns:
-                args["blocks"] = translate.blocks(piece, btns)
+                args["blocks"] = translate.blocks(piece, btns, *ids)
             if thread:
                 args["thread_ts"] = thread
             resp = await self._call(self.client.chat_postMessage, unfurl_links=False, unfurl_media=False, **args)
@@ -667,9 +670,10 @@ class SlackAdapter:
         remove: bool,
     ) -> None:
         pieces = split_text(text, translate.MESSAGE_LIMIT)
-        args: dict[str, Any] = {"channel": channel_id, "ts": ref, "text": translate.escape(pieces[0])}
+        users, channels = self._case_ids(row.key) if row is not None else ([], [])
+        args: dict[str, Any] = {"channel": channel_id, "ts": ref, "text": translate.mrkdwn(pieces[0], users, channels)}
         if buttons:
-            args["blocks"] = translate.blocks(pieces[0], buttons)
+            args["blocks"] = translate.blocks(pieces[0], buttons, users, channels)
         elif remove:
             args["blocks"] = []
         await self._call(self.client.chat_update, **args)
@@ -682,19 +686,34 @@ class SlackAdapter:
             else:
                 await self._post(channel_id, row.thread or ref, piece, f"{row.key}#{i + 2}", (), row.kind)
 
+    def _case_ids(self, key: str) -> tuple[list[str], list[str]]:
+        """The people and channel a case's post (card, reminder, resolution) names as mentions (`<@U…>`,
+        `<#C…>`: Slack shows their names), not as raw ids; none for any other post."""
+        m = _CASE_KEY.match(key)
+        if m is None:
+            return [], []
+        try:
+            esc = self.bot.store.get_escalation(int(m["case"]))
+        except StoreError:
+            return [], []
+        if esc is None or esc.platform != PLATFORM:
+            return [], []
+        users = [esc.user] + ([esc.resolution.reviewer] if esc.resolution is not None else [])
+        return users, [esc.channel]
+
     async def _reply_ephemeral(self, channel: str, slash: translate.SlashThread, text: str, key: str) -> str:
         done = self.ledger.get(PLATFORM, key)
         if done is not None:
             return done.ref
         summary = translate.ephemeral_summary(text, False)  # a report's file comes by reply_file
         url = self._response_urls.pop(slash.trigger, None)
-        if not await self._respond(url, summary):
+        if not await self._respond(url, summary, slash.user):
             await self._ephemeral(channel, slash.user, summary)
         ref = f"ephemeral:{slash.trigger}"
         self.ledger.put(PLATFORM, Posted(key, ref, channel, None, "command", "[]"))
         return ref
 
-    async def _respond(self, url: str | None, text: str) -> bool:
+    async def _respond(self, url: str | None, text: str, user: str = "") -> bool:
         """Answer a slash command through its response_url (ephemeral, works in any channel)."""
         if not url:
             return False
@@ -703,7 +722,7 @@ class SlackAdapter:
             await gate.before_call()
         try:
             resp = await AsyncWebhookClient(url, timeout=30).send(
-                text=translate.escape(text), response_type="ephemeral"
+                text=translate.mrkdwn(text, [user]), response_type="ephemeral"
             )
         except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("slash response_url failed (%s); answering by chat.postEphemeral", type(exc).__name__)
@@ -719,7 +738,7 @@ class SlackAdapter:
                 self.client.chat_postEphemeral,
                 channel=self._channel_id(channel),
                 user=user,
-                text=translate.escape(text),
+                text=translate.mrkdwn(text, [user]),  # "<@U…> is not one": only they see it
             )
         except SlackApiError as exc:
             log.warning("ephemeral message not delivered (%s)", _error(exc))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +32,8 @@ SLASH_PREFIX = "slash:"
 # message subtypes that are still a person writing (everything else: edits, joins, bots ... is ignored)
 _USER_SUBTYPES = (None, "file_share", "thread_broadcast")
 _MENTION = re.compile(r"<@([A-Z0-9]+)(?:\|[^>]*)?>")
+_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}")
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}")
 
 
 class PayloadError(ValueError):
@@ -67,6 +69,27 @@ def clean_text(text: str) -> str:
 def escape(text: str) -> str:
     """Text for Slack mrkdwn: user text can never ping (<!channel>, <@U..>) or inject links."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention_ids(text: str, users: Iterable[str] = (), channels: Iterable[str] = ()) -> str:
+    """The first line's raw ids of these users and channels as Slack mentions: `<@U…>` and `<#C…>` show
+    names; a DM (`D…`) shows as "DM". `text` is mrkdwn already escaped (see `mrkdwn`), so the mentions
+    added here are the only ones in it; posted without link_names, nothing else turns into a mention.
+
+    Only the first line (a card's header, a reminder, "REVIEWER answered:"): the rest may quote the
+    asker's text, whose ids are not ours to turn into mentions."""
+    first, sep, rest = text.partition("\n")
+    for cid in {c for c in channels if _CHANNEL_ID.fullmatch(c)}:
+        shown = "DM" if cid.startswith("D") else f"<#{cid}>"
+        first = re.sub(rf"(?<![<@#&|A-Za-z0-9_])#?{cid}(?![A-Za-z0-9_>|])", shown, first)
+    for uid in {u for u in users if _USER_ID.fullmatch(u)}:
+        first = re.sub(rf"(?<![<@#&|A-Za-z0-9_]){uid}(?![A-Za-z0-9_>|])", f"<@{uid}>", first)
+    return first + sep + rest
+
+
+def mrkdwn(text: str, users: Iterable[str] = (), channels: Iterable[str] = ()) -> str:
+    """Text to post: escaped (`escape`), then these users and channels as mentions on its first line."""
+    return mention_ids(escape(text), users, channels)
 
 
 def strip_mentions(text: str, bot_user_id: str) -> str:
@@ -240,9 +263,12 @@ def button_element(b: Button) -> dict[str, Any]:
     return el
 
 
-def blocks(text: str, buttons: Sequence[Button]) -> list[dict[str, Any]]:
-    """A section with the (escaped) text and, when there are buttons, an actions row."""
-    body = escape(text)
+def blocks(
+    text: str, buttons: Sequence[Button], users: Iterable[str] = (), channels: Iterable[str] = ()
+) -> list[dict[str, Any]]:
+    """A section with the text (`mrkdwn`: escaped, these ids as mentions) and, when there are buttons, an
+    actions row."""
+    body = mrkdwn(text, users, channels)
     if len(body) > SECTION_LIMIT:
         body = body[: SECTION_LIMIT - 1] + "…"
     out: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": body or " "}}]

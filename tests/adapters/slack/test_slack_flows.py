@@ -222,7 +222,7 @@ async def test_approve_button_posts_the_outcome_in_the_thread(tmp_path: Path) ->
         await h.idle()
         texts = _final_texts(h, "CGEN", ask)
         assert len(texts) == 2 and "UADMIN" in texts[1]
-        assert "approved by UADMIN" in h.fake.bot_messages("CHR")[0].text
+        assert "approved by <@UADMIN>" in h.fake.bot_messages("CHR")[0].text
 
 
 async def test_slash_command_report_is_for_admins_with_a_file(tmp_path: Path) -> None:

@@ -51,6 +51,22 @@ def test_card_blocks_escape_user_text_and_carry_buttons() -> None:
     assert blocks[1]["elements"][0]["style"] == "primary" and "style" not in blocks[1]["elements"][1]
 
 
+def test_mention_ids_name_people_and_channels_on_the_first_line_only() -> None:
+    card = "[escalation] #3 · hr · from U0ALICE01 in #C0GENERAL\n> ask U0ALICE01 in #C0GENERAL <@UBOB>"
+    text = translate.mrkdwn(card, ["U0ALICE01"], ["C0GENERAL"])
+    first, quoted = text.split("\n")
+    assert first == "[escalation] #3 · hr · from <@U0ALICE01> in <#C0GENERAL>"
+    assert quoted == "&gt; ask U0ALICE01 in #C0GENERAL &lt;@UBOB&gt;"  # the asker's text: escaped, never a mention
+    ja = translate.mrkdwn("[エスカレーション] #4 · hr · U0ALICE01 さん（#C0GENERAL）", ["U0ALICE01"], ["C0GENERAL"])
+    assert ja.endswith("<@U0ALICE01> さん（<#C0GENERAL>）")
+    # a DM is no channel to link; a longer id, an id inside a word or inside a mention are left alone
+    assert translate.mrkdwn("from U1AB in #D0DM1", ["U1AB"], ["D0DM1"]) == "from <@U1AB> in DM"
+    assert translate.mention_ids("U1ABC XU1AB <@U1AB>", ["U1AB"]) == "U1ABC XU1AB <@U1AB>"
+    assert translate.mention_ids("by reviewer in #general", ["reviewer"], ["general"]) == "by reviewer in #general"
+    blocks = translate.blocks(card, (Button("approve", "Approve", "3", "primary"),), ["U0ALICE01"], ["C0GENERAL"])
+    assert blocks[0]["text"]["text"] == text
+
+
 def test_turns_from_replies_keep_answers_and_people() -> None:
     msgs = [
         {"ts": "1.0", "user": "U1", "text": "<@UBOT> q1"},
