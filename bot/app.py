@@ -155,6 +155,13 @@ def build_app(
         bot.jobs_status = scheduler.status
     bot.report_timezone = ops.reports.timezone
     bot.timezone = ops.schedule.timezone
+    bot.knowledge = config.knowledge.folders
+    if "knowledge" not in config.raw and plats:
+        bot.knowledge = ()  # the sample handbook is the console demo's: a team's Slack or Discord names its own
+    if bot.knowledge:  # the team's documents, indexed into the store (incremental; never fails the start)
+        from kb import ensure_index
+
+        ensure_index(settings.db_path, bot.knowledge)
     bot.versions = job_context(config, settings, ops, store, bot.adapters, runtime).versions
     return App(
         config,

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from adapters.base import Adapter
 from bot import commands
 from bot.audit import AuditStore, DecisionRecord, StoreError
+from bot.config import KnowledgeFolder
 from bot.escalations import Escalations, format_deadline
 from bot.events import ActionEvent, ActionResult, Button, Escalation, Message
 from bot.metrics import Counter, Gauge, Histogram, Registry
@@ -36,6 +37,11 @@ from bot.reports import (
 )
 from bot.settings import BotSettings
 from bot.worker import ModelSession, ModelWorker
+from kb import Passage
+from kb import relevant as kb_relevant
+from kb import render as render_passages
+from kb import retrieve as kb_retrieve
+from kb import sources as kb_sources
 from runtime.answer_guard import OUTCOMES, AnswerGuard
 from runtime.base import Decision, Runtime, Turn
 from runtime.hazards import SUPPORT_DOMAIN, hazard_label
@@ -117,6 +123,7 @@ class Bot:
         self.timezone = "UTC"  # deadlines on cards and notices (build_app sets schedule.timezone)
         self.report_timezone = "UTC"  # weeks in `/so8t report --week` (build_app sets reports.timezone)
         self.versions: Callable[[], dict[str, Any]] = dict  # model / head / adapter for reports
+        self.knowledge: tuple[KnowledgeFolder, ...] = ()  # the team's documents answers cite (build_app sets them)
         self.console_url = ""  # the console's address while it is served (report links); App.start sets it
         self.jobs_status: Callable[[], list[dict[str, Any]]] | None = None  # the scheduler's, when running
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -441,12 +448,14 @@ class Bot:
         key = f"answer:{msg.event_id}"
         lang = decision.lang
         guard = AnswerGuard(lang, self.replies.render("answer_shortened", lang), request=msg.text)
+        passages = await self._passages(msg)
+        documents = render_passages(passages, lang) if passages else None
         ref: str | None = None
         posted = ""
         last = time.monotonic()
         t0 = time.perf_counter()
         try:
-            async with contextlib.aclosing(model.answer(context, msg.text)) as pieces:
+            async with contextlib.aclosing(model.answer(context, msg.text, documents=documents)) as pieces:
                 async for piece in pieces:
                     if guard.feed(piece):
                         break  # closing the stream stops generation
@@ -476,11 +485,29 @@ class Bot:
         if result.outcome != "ok":
             log.info("event %s: answer guard: %s", msg.event_id, result.outcome)
         final = self.replies.render("answer_fallback", lang) if result.fallback else mask(result.text).text
+        if passages:  # the documents the answer was written from, numbered as the answer cites them
+            final += "\n\n" + self.replies.render("answer_sources", lang, sources=kb_sources(passages))
+        elif self.knowledge and not result.fallback:
+            final += "\n\n" + self.replies.render("answer_no_document", lang)
         if ref is None:
             await adapter.reply(msg.channel, msg.thread, final, key=key)
         else:  # always: after a restart `ref` may be the message a crashed run left half-written
             await adapter.update(msg.channel, ref, final)
         return None
+
+    async def _passages(self, msg: Message) -> list[Passage]:
+        """The team's passages for an ALLOWed request that this channel may see (kb/), [] when none is relevant.
+        The verdict was made before and never reads them."""
+        if not self.knowledge:
+            return []
+        try:
+            found = await asyncio.to_thread(
+                kb_retrieve, self.store.path, msg.text, msg.channel, 3, folders=self.knowledge
+            )
+        except Exception as exc:  # noqa: BLE001 - retrieval is best effort: the answer goes on without it
+            log.warning("knowledge retrieval failed (%s): answering without documents", type(exc).__name__)
+            return []
+        return found if kb_relevant(found) else []
 
     def _record_answer(self, decision_id: int, outcome: str) -> None:
         """The answer's outcome for the weekly report; a store error is logged, the answer still goes out."""

@@ -125,6 +125,20 @@ async def audit_job(ctx: JobContext, run: JobRun) -> JobResult:
     return JobResult(outcome, summary[:500], {"checkpoint": checkpoint, "purged": purged})
 
 
+# ---------------------------------------------------------------------------------------------- knowledge
+async def kb_job(ctx: JobContext, run: JobRun) -> JobResult:
+    """Re-index the knowledge folders into the store: changed files only, removed files disappear."""
+    from kb import ensure_index
+
+    folders = ctx.config.knowledge.folders
+    if not folders:
+        return JobResult("skipped", "no knowledge folders configured", {})
+    report = await asyncio.to_thread(ensure_index, ctx.settings.db_path, folders)
+    if report is None:
+        return JobResult("failed", "the knowledge index could not be updated (see the log)", {})
+    return JobResult("ok", report.summary()[:500], {})
+
+
 # ---------------------------------------------------------------------------------------------- feedback
 def reviewer_role(settings: BotSettings, platform: str, reviewer: str, domain: str) -> str:
     if settings.roles.is_admin(platform, reviewer):
@@ -233,4 +247,7 @@ def make_jobs(ctx: JobContext) -> dict[str, JobFn]:
     async def audit(run: JobRun) -> JobResult:
         return await audit_job(ctx, run)
 
-    return {"report": report, "feedback": feedback, "retrain": retrain, "audit": audit}
+    async def knowledge(run: JobRun) -> JobResult:
+        return await kb_job(ctx, run)
+
+    return {"report": report, "feedback": feedback, "retrain": retrain, "audit": audit, "kb": knowledge}

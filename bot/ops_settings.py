@@ -16,7 +16,8 @@ from bot.settings import _check, _duration, _number
 DEFAULT_CRON = "0 9 * * mon"  # weekly, Monday 09:00
 DEFAULT_TZ = "Asia/Tokyo"
 DEFAULT_AUDIT_CRON = "30 3 * * *"  # daily, 03:30: checkpoint the chain, purge originals past retention
-JOB_NAMES = ("report", "feedback", "retrain", "audit")
+DEFAULT_KB_CRON = "15 * * * *"  # hourly: re-index the knowledge folders (changed files only)
+JOB_NAMES = ("report", "feedback", "retrain", "audit", "kb")
 REPORT_FORMATS = ("md", "html", "csv", "json")
 
 
@@ -40,6 +41,7 @@ class ScheduleSettings:
             "feedback": JobSchedule("feedback", DEFAULT_CRON),
             "retrain": JobSchedule("retrain", None),
             "audit": JobSchedule("audit", DEFAULT_AUDIT_CRON),
+            "kb": JobSchedule("kb", DEFAULT_KB_CRON),
         }
     )
     lock_ttl_s: float = 6 * 3600.0  # a lock older than this is taken over (its process died)
@@ -112,7 +114,7 @@ def check_cron(src: str, expr: str, tz: str, where: str) -> str:
 
 def _job(src: str, name: str, value: Any, default_tz: str, default_cron: str | None) -> JobSchedule:
     where = f"schedule.{name}"
-    if value is None and name not in ("report", "feedback", "audit"):
+    if value is None and name not in ("report", "feedback", "audit", "kb"):
         return JobSchedule(name, None, default_tz)
     if value is False or value == "off":
         return JobSchedule(name, None, default_tz)
@@ -143,6 +145,7 @@ def load_ops_settings(config: Config) -> OpsSettings:
         "feedback": _job(src, "feedback", sch.get("feedback"), tz, DEFAULT_CRON),
         "retrain": _job(src, "retrain", sch.get("retrain"), tz, None),
         "audit": _job(src, "audit", sch.get("audit"), tz, DEFAULT_AUDIT_CRON),
+        "kb": _job(src, "kb", sch.get("kb"), tz, DEFAULT_KB_CRON),
     }
     schedule = ScheduleSettings(
         timezone=tz, jobs=jobs, lock_ttl_s=_duration(src, sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")

@@ -33,7 +33,7 @@ class ModelSession:
         return await asyncio.to_thread(self.runtime.decide, list(context), request)
 
     async def answer(
-        self, context: Sequence[Turn], request: str, max_tokens: int | None = None
+        self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None
     ) -> AsyncGenerator[str, None]:
         """Stream the answer's pieces from the worker thread; re-raises the runtime's error. Closing the
         stream early (`contextlib.aclosing`) stops generation after the piece being sampled."""
@@ -49,7 +49,11 @@ class ModelSession:
             pieces: Iterator[str] | None = None
             stopped = False
             try:
-                pieces = self.runtime.answer(ctx, request, max_tokens)
+                pieces = (
+                    self.runtime.answer(ctx, request, max_tokens)
+                    if documents is None
+                    else self.runtime.answer(ctx, request, max_tokens, documents)
+                )
                 for piece in pieces:
                     credit.acquire()
                     if stop.is_set():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from pathlib import PurePath
 
 from kb.search import Passage
 
@@ -78,6 +79,13 @@ def render(passages: Sequence[Passage], lang: str = "en", max_chars: int = 1200)
     return "\n".join(parts)
 
 
+def shown_path(path: str) -> str:
+    """A document's path as a chat shows it: an absolute path (a folder configured as one) keeps its last two
+    parts, so the server's file system layout is not posted to the channel."""
+    parts = PurePath(path).parts
+    return "/".join(parts[-2:]) if PurePath(path).is_absolute() else path
+
+
 def sources(passages: Sequence[Passage]) -> str:
     """The citation list an answer can end with: "[1] title — heading (path)", one per line."""
-    return "\n".join(f"[{p.number}] {_one_line(p.source)} ({_one_line(p.path)})" for p in passages)
+    return "\n".join(f"[{p.number}] {_one_line(p.source)} ({_one_line(shown_path(p.path))})" for p in passages)

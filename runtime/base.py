@@ -86,8 +86,11 @@ class Runtime(Protocol):
 
     def decide(self, context: Sequence[Turn], request: str) -> Decision: ...
 
-    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
-        """Stream the ALLOW answer in pieces; continues from the KV cache that `decide` left."""
+    def answer(
+        self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None
+    ) -> Iterator[str]:
+        """Stream the ALLOW answer in pieces; continues from the KV cache that `decide` left. `documents`:
+        the team's passages (kb.render) that the answer is written from, quoted as data."""
         ...
 
     def info(self) -> dict[str, object]: ...

@@ -34,8 +34,12 @@ class HybridRuntime:
         """The safety model's verdict, stamped with the whole served identity (audited as such)."""
         return dataclasses.replace(self.safety.decide(context, request), model_id=self.model_id)
 
-    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
-        return self.answerer.answer(context, request, max_tokens)  # type: ignore[no-any-return]
+    def answer(
+        self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None
+    ) -> Iterator[str]:
+        if documents is None:
+            return self.answerer.answer(context, request, max_tokens)  # type: ignore[no-any-return]
+        return self.answerer.answer(context, request, max_tokens, documents)  # type: ignore[no-any-return]
 
     def screen(self, context: Sequence[Turn], request: str) -> Any:
         """The answer model's response head on the request alone (runtime/response.py), None without one."""

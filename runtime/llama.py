@@ -372,9 +372,9 @@ class LlamaRuntime:
         }
 
     # ---- the single forward pass ---------------------------------------------------------------
-    def tokens_for(self, context: Sequence[Turn], request: str) -> list[int]:
+    def tokens_for(self, context: Sequence[Turn], request: str, system: str | None = None) -> list[int]:
         """Prompt tokens; message contents are tokenized as plain text so injected markers stay text."""
-        msgs = build_messages(context, request, self.system_prompt)
+        msgs = build_messages(context, request, system or self.system_prompt)
         contents = [m["content"] for m in msgs]
         masked = [{"role": m["role"], "content": _SENTINEL.format(i)} for i, m in enumerate(msgs)]
         rendered = self._formatter(messages=masked).prompt  # type: ignore[arg-type]
@@ -507,18 +507,22 @@ class LlamaRuntime:
             state = self._evaluate(self.tokens_for(context, request))
         return self._response.read(state, request, "", position=0, checks=1)
 
-    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+    def answer(
+        self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None
+    ) -> Iterator[str]:
         """R_cmd: stream the answer, continuing from the KV cache decide() left (no second prompt eval).
 
         The loop is the runtime's own (greedy, or top-k sampling at a temperature) so that, with a response
         head loaded, the hidden state can be read at sentence ends from the same cache (runtime/response.py):
         text is then released only up to the last position the head cleared, and a flagged answer stops
         there. `last_finish_reason` says afterwards why it ended ("stop", "length": max_tokens ran out
-        mid-answer, "flagged": the response head stopped it, see `last_response`)."""
+        mid-answer, "flagged": the response head stopped it, see `last_response`). `documents` (the team's
+        passages, kb.render) go into the system turn after the answer prompt, tokenized as plain text."""
         with self._lock:
             self.last_finish_reason = None
             self.last_response = None
-            yield from self._generate(context, request, max_tokens or self.settings.max_answer_tokens)
+            system = f"{self.system_prompt}\n\n{documents}" if documents else None
+            yield from self._generate(context, request, max_tokens or self.settings.max_answer_tokens, system)
 
     def _logits(self) -> np.ndarray:
         ptr = llama_cpp.llama_get_logits_ith(self._ctx, -1)
@@ -541,11 +545,13 @@ class LlamaRuntime:
         finally:
             llama_cpp.llama_set_embeddings(self._ctx, False)
 
-    def _generate(self, context: Sequence[Turn], request: str, max_tokens: int) -> Iterator[str]:
+    def _generate(
+        self, context: Sequence[Turn], request: str, max_tokens: int, system: str | None = None
+    ) -> Iterator[str]:
         import codecs
 
         monitor = self._response
-        state = self._evaluate(self.tokens_for(context, request))  # all cached after decide(): one token
+        state = self._evaluate(self.tokens_for(context, request, system))  # cached after decide(): one token
         checks = 0
 
         def read(state: np.ndarray, answer: str, position: int) -> bool:

@@ -14,7 +14,8 @@ from bot.config import parse_config
 from runtime.base import Runtime
 from tests.fakes import FakeRuntime
 
-QUIET = {"policy": {"rate_limit": {"per_minute": 0}, "queue": {"busy_notice_after": 0}}}
+# no rate limit or busy notices, and no knowledge folders (tests of grounded answers configure their own)
+QUIET = {"policy": {"rate_limit": {"per_minute": 0}, "queue": {"busy_notice_after": 0}}, "knowledge": {"folders": []}}
 
 
 class Client:

@@ -42,6 +42,7 @@ class FakeRuntime:
     calls: list[tuple[str, str]] = field(default_factory=list)
     contexts: list[list[Turn]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
+    documents: list[str | None] = field(default_factory=list)  # what each answer() was given to cite
     entered: threading.Event = field(default_factory=threading.Event)  # set once decide has been called
     _active: int = 0
     _last_decided: str | None = None
@@ -101,11 +102,15 @@ class FakeRuntime:
             self.violations.append("answer without decide")
         self._last_decided = None
 
-    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+    def answer(
+        self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None
+    ) -> Iterator[str]:
         self._enter()
         try:
             self._begin_answer(request)
-            words = f"Answer: {request[:60]}".split(" ")
+            self.documents.append(documents)
+            cited = " (from [1])" if documents and "[1]" in documents else ""
+            words = f"Answer: {request[:60]}{cited}".split(" ")
             for i, w in enumerate(words):
                 if "answer-crash" in request and i == 1:
                     raise RuntimeError("fake answer failure")
@@ -131,11 +136,13 @@ class ScriptedRuntime(FakeRuntime):
     last_response: ResponseVerdict | None = None
     response_head_id: str = "response-fake"
 
-    def answer(self, context: Sequence[Turn], request: str, max_tokens: int | None = None) -> Iterator[str]:
+    def answer(
+        self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None
+    ) -> Iterator[str]:
         self.last_finish_reason = None
         self.last_response = self.flags.get(request)
         if request not in self.scripts:
-            yield from super().answer(context, request, max_tokens)
+            yield from super().answer(context, request, max_tokens, documents)
             self.last_finish_reason = "stop"
             return
         self._enter()

@@ -221,7 +221,7 @@ def test_status_shows_model_heads_store_cases_and_jobs_without_loading_the_model
     assert info["model_id"] and info["head_id"] and "hazard_head_id" in info
     assert info["store"] == str(db) and info["open_total"] == 1 and info["open_by_domain"] == {"hr": 1}
     jobs = {j["name"]: j for j in info["jobs"]}
-    assert set(jobs) == {"report", "feedback", "retrain", "audit"}
+    assert set(jobs) == {"report", "feedback", "retrain", "audit", "kb"}
     assert jobs["report"]["last_outcome"] == "ok" and jobs["report"]["last_summary"] == "4 decisions"
 
     r = CliRunner().invoke(main, ["status", "--db", str(db)])

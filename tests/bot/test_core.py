@@ -13,8 +13,8 @@ import pytest
 
 from bot.audit import StoreError
 from bot.reports import build_report, render_markdown
-from tests.console_helpers import QUIET, Client, console_app
 from runtime.response import ResponseVerdict
+from tests.console_helpers import QUIET, Client, console_app
 from tests.fakes import FakeRuntime, ScriptedRuntime
 
 
@@ -627,7 +627,8 @@ async def test_an_answer_the_response_head_stops_is_withdrawn_refused_or_escalat
         report = render_markdown(build_report(app.store))
         assert "| response_flagged | 2 |" in report and "stopped by the response head: ESCALATE 1, REFUSE 1" in report
         # the refusal is appealable like any other
-        status, data = await c.post("/api/actions", {"message_id": replies[1]["id"], "action": "appeal", "user": "alice"})
+        appeal = {"message_id": replies[1]["id"], "action": "appeal", "user": "alice"}
+        status, data = await c.post("/api/actions", appeal)
         assert status == 200 and data["escalation_id"]
         metrics = app.bot.metrics.registry.render()
         assert 'so8t_response_stops_total{verdict="unsafe",category="violent_crimes"} 1' in metrics

@@ -161,10 +161,10 @@ async def test_serve_starts_apscheduler_and_status_shows_runs(tmp_path: Path) ->
     clock = Clock(SUNDAY)
     async with console_app(tmp_path, ops_config(tmp_path), FakeRuntime(), clock=clock) as (app, c):
         assert app.scheduler is not None
-        assert sorted(name for name, _ in app.scheduler.next_runs()) == ["audit", "feedback", "report"]
+        assert sorted(name for name, _ in app.scheduler.next_runs()) == ["audit", "feedback", "kb", "report"]
         clock.t = MONDAY_9
         ran = await app.scheduler.tick()
-        assert sorted(r.job for r in ran) == ["audit", "feedback", "report"]
+        assert sorted(r.job for r in ran) == ["audit", "feedback", "kb", "report"]
         status = await c.say("alice", "/so8t status")
         await app.bot.wait_idle()
         text = (await c.bot_replies(status["thread"]))[0]["text"]

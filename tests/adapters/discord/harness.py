@@ -29,6 +29,7 @@ COMPLIANCE = "100000000000000030"
 HR_ROLE = "300000000000000001"
 CONFIG: dict[str, Any] = {
     "policy": {"rate_limit": {"per_minute": 0}, "queue": {"busy_notice_after": 0}},
+    "knowledge": {"folders": []},
     "escalation": {"channels": {"discord": {"hr": HR, "compliance": COMPLIANCE}}},
     "roles": {"admins": [f"discord:{ADMIN}"], "reviewers": {"hr": [f"discord:{REVIEWER}"]}},
 }

@@ -26,6 +26,7 @@ from tests.fakes_platforms import FakeSlack
 SECRET = "test-signing-secret"
 CONFIG: dict[str, Any] = {
     "policy": {"rate_limit": {"per_minute": 0}, "queue": {"busy_notice_after": 0}},
+    "knowledge": {"folders": []},
     "escalation": {"channels": {"slack": {"hr": "hr-review", "legal": "CLEGAL"}}},
     "roles": {"admins": ["slack:UADMIN"], "reviewers": {"hr": ["slack:UREV"]}},
 }
