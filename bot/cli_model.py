@@ -434,9 +434,17 @@ def train_hazard_cmd(state: CliState, out: str | None, no_rebuild: bool, seed: i
 @click.command(name="train-response")
 @click.option("--out", default=None, help="response head file (default: the shipped place for the answering model)")
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--request-rows",
+    type=click.IntRange(min=100),
+    default=None,
+    help="a seeded sample of N hazard-data train requests (default: all; then its test split is reported too)",
+)
 @click.option("--json", "json_out", default=None, help="write the training report JSON here")
 @click.pass_obj
-def train_response_cmd(state: CliState, out: str | None, seed: int, json_out: str | None) -> None:
+def train_response_cmd(
+    state: CliState, out: str | None, seed: int, request_rows: int | None, json_out: str | None
+) -> None:
     """Train the response head (stops answers that drift into harm or specialist advice) on the answering
     model's states; reports the held-out answers (training/data/response_test, never trained on)."""
     from dataclasses import replace
@@ -455,7 +463,7 @@ def train_response_cmd(state: CliState, out: str | None, seed: int, json_out: st
     answerer: Any = getattr(rt, "answerer", rt)
     target = Path(out) if out else response_head_path(answerer.state_key)
     policy = ResponsePolicy(settings.response_unsafe, settings.response_escalate, settings.response_every)
-    rep = run_train_response(answerer, out=target, seed=seed, policy=policy)
+    rep = run_train_response(answerer, out=target, seed=seed, policy=policy, request_rows=request_rows)
     for label in ("fused", "hidden_only", "ngrams_only"):
         per = rep[label].get("held_out_answers", {})
         line = " ".join(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -84,12 +85,19 @@ def _dev(group: str) -> bool:
     return int(hashlib.sha256(group.encode()).hexdigest()[:8], 16) % 7 == 0
 
 
-def training_rows() -> list[dict[str, Any]]:
-    """(request, answer, label, category, lang, split) for every position the head is trained on."""
+def training_rows(request_rows: int | None = None) -> list[dict[str, Any]]:
+    """(request, answer, label, category, lang, split) for every position the head is trained on.
+
+    request_rows: train on a seeded sample of N of the hazard data's train requests (in a fixed shuffled
+    order, so a smaller N is a prefix of a larger one) and leave its test split out; None: all of them."""
     out: list[dict[str, Any]] = []
-    for r in read_jsonl(HAZARD_FILE):
-        if r.get("label") == "ESCALATE":
-            continue
+    hazard = [r for r in read_jsonl(HAZARD_FILE) if r.get("label") != "ESCALATE"]
+    order = list(range(len(hazard)))
+    random.Random(0).shuffle(order)
+    if request_rows is not None:
+        train = [i for i in order if hazard[i].get("split", "train") == "train"][:request_rows]
+        order = [i for i in order if hazard[i].get("split") == "dev"] + train
+    for r in (hazard[i] for i in order):
         harmful = r.get("hazard_label") == "hazard"
         out.append(
             {
@@ -226,8 +234,9 @@ def run_train_response(
     out: Path,
     seed: int = 0,
     policy: ResponsePolicy | None = None,
+    request_rows: int | None = None,
 ) -> dict[str, Any]:
-    rows = training_rows()
+    rows = training_rows(request_rows)
     t0 = time.perf_counter()
     states = _states(rt, rows)
     states_s = time.perf_counter() - t0
@@ -252,6 +261,7 @@ def run_train_response(
     report: dict[str, Any] = {
         "state_key": str(rt.state_key),
         "counts": {s: len(v) for s, v in idx.items()},
+        "request_rows": request_rows,
         "labels": {lab: sum(1 for r in rows if r["label"] == lab) for lab in RESPONSE_LABELS},
         "states_seconds": round(states_s, 1),
         "fusion_hidden_weight": fused.meta.get("fusion_hidden_weight"),
@@ -259,7 +269,11 @@ def run_train_response(
     test_rows = read_answers(RESPONSE_TEST_DIR)
     for name, head in (("fused", fused), ("hidden_only", hidden), ("ngrams_only", ngrams)):
         served = ResponseHead(head, policy)
-        report[name] = {"request_test": _request_metrics(served, states[idx["test"]], [rows[i] for i in idx["test"]])}
+        report[name] = {
+            "request_test": _request_metrics(served, states[idx["test"]], [rows[i] for i in idx["test"]])
+            if idx["test"]
+            else {}
+        }
         if test_rows:
             report[name]["held_out_answers"] = replay(served, rt, test_rows)["per_lang"]
     fused.meta["metrics"] = {k: report["fused"][k] for k in report["fused"]}
