@@ -271,3 +271,42 @@ def register(group: click.Group) -> None:
             Path(json_out).write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
             click.echo(f"wrote {json_out}", err=True)
         sys.stdout.flush()
+
+    @kb.command(name="eval-answers")
+    @click.option("--out", default="var/kb/answers.md", show_default=True, help="every question and answer, readable")
+    @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the results here")
+    @click.option("--max-tokens", type=click.IntRange(16, 1024), default=160, show_default=True)
+    @click.pass_obj
+    def eval_answers_cmd(state: Any, out: str, json_out: str | None, max_tokens: int) -> None:
+        """Grounded answers to the handbook questions by the served answering model (a temporary index of
+        the sample handbook): key fact in the answer, from a given passage, a source cited, and "not found"
+        for the questions the handbook cannot answer."""
+        import tempfile
+
+        from bot.config import SAMPLE_HANDBOOK, KnowledgeFolder
+        from kb.answers import dump, evaluate_answers, rows_json, write_answers
+        from kb.store import index
+        from runtime.errors import RuntimeLoadError
+        from runtime.loader import load_runtime
+
+        try:
+            rt = load_runtime(state.config.model)
+        except RuntimeLoadError as exc:
+            _fail(str(exc))
+            return
+        answerer = getattr(rt, "answerer", rt)
+        folders = (KnowledgeFolder(SAMPLE_HANDBOOK),)
+        with tempfile.TemporaryDirectory() as tmp:
+            store = Path(tmp) / "kb.db"
+            index(store, folders)
+            rows, summary = evaluate_answers(answerer, store, folders, max_tokens=max_tokens)
+        write_answers(rows, Path(out))
+        for group, m in summary.items():
+            click.echo(
+                f"{group:4s} answerable {m['answerable']}: grounded {m['grounded']}, faithful {m['faithful']}, "
+                f"cites {m['cites']}, not found {m['answerable_not_found']} | unanswerable {m['unanswerable']}: "
+                f"not found {m['unanswerable_not_found']}"
+            )
+        click.echo(f"wrote {out}")
+        if json_out:
+            dump({"summary": summary, "rows": rows_json(rows), "model": rt.model_id}, Path(json_out))
