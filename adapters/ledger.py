@@ -9,7 +9,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.audit import StoreError
+from bot.errors import StoreError
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS adapter_posts (

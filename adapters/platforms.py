@@ -8,7 +8,8 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from bot.config import Config, ConfigError
+from bot.config import Config
+from bot.errors import ConfigError
 
 if TYPE_CHECKING:
     from bot.core import Bot
@@ -42,7 +43,7 @@ def create_platforms(
 ) -> list[PlatformAdapter]:
     """Build (not start) and register in `bot.adapters` every platform whose token is set.
 
-    Raises bot.config.ConfigError (one line) when a platform's variables are incomplete. Imports
+    Raises bot.errors.ConfigError (one line) when a platform's variables are incomplete. Imports
     slack-bolt / discord.py only for the platforms in use."""
     env = os.environ if env is None else env
     out: list[PlatformAdapter] = []
@@ -71,7 +72,7 @@ def _missing_extra(name: str) -> ConfigError:
 def check_platforms(config: Config, env: Mapping[str, str] | None = None) -> tuple[str, ...]:
     """Check the variables and config section of every platform whose token is set, building nothing
     (no Bot, no model): what `so8t serve` checks before the model loads. Returns the platforms' names;
-    raises bot.config.ConfigError (one line), as create_platforms would."""
+    raises bot.errors.ConfigError (one line), as create_platforms would."""
     env = os.environ if env is None else env
     names = enabled(env)
     for name in names:

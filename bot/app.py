@@ -12,7 +12,6 @@ from typing import Any
 
 from aiohttp import web
 
-from adapters.base import Adapter
 from adapters.console.adapter import ConsoleAdapter, default_channels
 from adapters.console.workspace import Workspace
 from adapters.platforms import PlatformAdapter, create_platforms
@@ -22,6 +21,7 @@ from bot.core import Bot
 from bot.http import ops_routes
 from bot.jobs import JobContext, make_jobs
 from bot.ops_settings import OpsSettings, load_ops_settings
+from bot.ports import Adapter
 from bot.replies import Replies
 from bot.reports import served_versions
 from bot.scheduler import Scheduler
@@ -115,7 +115,7 @@ def build_app(
     Bot, runtime and store; the console web workspace is served when no platform is configured,
     or always with console=True.
 
-    Raises bot.config.ConfigError, bot.audit.StoreError or runtime.errors.RuntimeLoadError,
+    Raises bot.errors.ConfigError, bot.errors.StoreError or runtime.errors.RuntimeLoadError,
     each with a one-line message.
     """
     settings = settings or load_settings(config, db_path)

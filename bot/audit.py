@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from sqlite_utils import Database
 
+from bot.errors import StoreError
 from bot.events import Escalation, Resolution
 from runtime.base import Decision
 
@@ -72,10 +73,6 @@ CHAIN_FIELDS: tuple[str, ...] = (
 # Chain v2 covers two more columns (schema v3): the row an escalation row refers to, and the version.
 CHAIN_V2_FIELDS: tuple[str, ...] = (*CHAIN_FIELDS, "ref_id", "chain_v")
 STORED_FIELDS: tuple[str, ...] = (*CHAIN_V2_FIELDS, "hash")
-
-
-class StoreError(RuntimeError):
-    """The store cannot be opened or written; str() is one line (corrupt, locked, disk full...)."""
 
 
 def _migration_1(db: Database) -> None:

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AUDIT_KEY_ENV, AuditStore, StoreError
+from bot.audit import AUDIT_KEY_ENV, AuditStore
+from bot.errors import StoreError
 
 CHECKPOINT_ENV = "SO8T_AUDIT_CHECKPOINT"
 DEFAULT_CHECKPOINT = "var/audit-checkpoints.jsonl"

@@ -8,7 +8,8 @@ import sys
 
 import click
 
-from bot.config import Config, ConfigError, load_config
+from bot.config import Config, load_config
+from bot.errors import ConfigError
 
 
 class CliState:

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from bot.config import ConfigError
+from bot.errors import ConfigError
 
 DB_HELP = "store (default $SO8T_DB, storage.path or var/so8t.db)"
 

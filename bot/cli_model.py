@@ -527,7 +527,7 @@ def dataset_build(
 def _build_versioned(
     state: CliState, seed: Path, feedback_dir: str | None, versions_dir: str | None, force: bool
 ) -> None:
-    from bot.config import ConfigError
+    from bot.errors import ConfigError
     from bot.ops_settings import load_ops_settings
     from training.feedback import feedback_files
     from training.versioned import build_versioned
@@ -555,7 +555,7 @@ def model() -> None:
 
 
 def _registry(state: CliState) -> Any:
-    from bot.config import ConfigError
+    from bot.errors import ConfigError
     from bot.ops_settings import load_ops_settings
     from training.promote import HeadRegistry
 
@@ -597,7 +597,8 @@ def rollback(state: CliState, db: str | None) -> None:
 
 
 def _record_rollback(state: CliState, db: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
-    from bot.audit import AuditStore, StoreError
+    from bot.audit import AuditStore
+    from bot.errors import StoreError
     from bot.settings import load_settings
 
     path = Path(load_settings(state.config, db).db_path)

@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from bot.audit import AuditStore, StoreError
-from bot.config import ConfigError
+from bot.audit import AuditStore
+from bot.errors import ConfigError, StoreError
 
 
 def _fail(message: str, code: int = 2) -> None:

@@ -14,12 +14,8 @@ from typing import Any
 
 import yaml
 
+from bot.errors import ConfigError
 from runtime.settings import ModelSettings
-
-
-class ConfigError(ValueError):
-    """A user-fixable problem in config.yaml or the environment; str() is one line."""
-
 
 # Every top-level key any part of SO8T reads; a key outside this set is a typo (or a stale key).
 TOP_LEVEL_KEYS = frozenset(

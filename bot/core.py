@@ -16,15 +16,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from adapters.base import Adapter
 from bot import commands
-from bot.audit import AuditStore, DecisionRecord, StoreError
+from bot.audit import AuditStore, DecisionRecord
 from bot.config import KnowledgeFolder
+from bot.errors import StoreError
 from bot.escalations import Escalations, format_deadline
 from bot.events import ActionEvent, ActionResult, Button, Escalation, Message
 from bot.metrics import Counter, Gauge, Histogram, Registry
 from bot.pii import mask
 from bot.policy import FairQueue, Policy, QueueFull
+from bot.ports import Adapter
 from bot.replies import Replies
 from bot.reports import (
     build_report,

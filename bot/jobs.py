@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.audit import AuditStore, StoreError
+from bot.audit import AuditStore
 from bot.config import Config
+from bot.errors import StoreError
 from bot.events import Escalation
 from bot.ops_settings import OpsSettings
 from bot.pii import mask

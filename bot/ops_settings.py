@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.config import Config, ConfigError
+from bot.config import Config
+from bot.errors import ConfigError
 from bot.settings import _check, _duration, _number
 
 DEFAULT_CRON = "0 9 * * mon"  # weekly, Monday 09:00

@@ -24,7 +24,8 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.audit import AuditStore, StoreError
+from bot.audit import AuditStore
+from bot.errors import StoreError
 from bot.ops_settings import JobSchedule, ScheduleSettings
 
 log = logging.getLogger("so8t.scheduler")

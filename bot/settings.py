@@ -9,7 +9,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Config, ConfigError, check_keys, unknown_key
+from bot.config import Config, check_keys, unknown_key
+from bot.errors import ConfigError
 from runtime.base import REVIEW_DOMAINS
 
 DEFAULT_DB = "var/so8t.db"

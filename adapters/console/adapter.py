@@ -16,7 +16,7 @@ from adapters.console import translate
 from adapters.console.translate import BOT_USER, PLATFORM, BadRequest
 from adapters.console.workspace import Workspace
 from bot import commands, reports
-from bot.audit import StoreError
+from bot.errors import StoreError
 from bot.events import Button
 from runtime.base import REVIEW_DOMAINS, Turn
 
@@ -36,7 +36,7 @@ def default_channels(extra: Sequence[str] = ()) -> tuple[str, ...]:
 
 
 class ConsoleAdapter:
-    """Implements adapters.base.Adapter for the local console."""
+    """Implements bot.ports.Adapter for the local console."""
 
     def __init__(self, workspace: Workspace, channels: tuple[str, ...], clock: Callable[[], float] = time.time) -> None:
         self.workspace = workspace

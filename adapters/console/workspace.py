@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from bot.audit import StoreError
+from bot.errors import StoreError
 from bot.pii import mask
 
 

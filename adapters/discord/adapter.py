@@ -34,8 +34,8 @@ from adapters.discord.translate import PLATFORM, PayloadError
 from adapters.ledger import Ledger, Posted
 from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
-from bot.audit import StoreError
-from bot.config import Config, ConfigError, check_keys
+from bot.config import Config, check_keys
+from bot.errors import ConfigError, StoreError
 from bot.events import ActionEvent, Button, Escalation, Message
 from runtime.base import Turn
 
@@ -261,7 +261,7 @@ class So8tClient(discord.Client):
 
 # ---------------------------------------------------------------------- adapter
 class DiscordAdapter:
-    """Implements adapters.base.Adapter for Discord; `start()` logs in and connects the gateway."""
+    """Implements bot.ports.Adapter for Discord; `start()` logs in and connects the gateway."""
 
     def __init__(
         self,

@@ -51,8 +51,8 @@ from adapters.slack import translate
 from adapters.slack.translate import PLATFORM, PayloadError
 from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
-from bot.audit import StoreError
-from bot.config import Config, ConfigError, check_keys
+from bot.config import Config, check_keys
+from bot.errors import ConfigError, StoreError
 from bot.events import Button
 from runtime.base import Turn
 
@@ -213,7 +213,7 @@ def settings_from_env(env: Mapping[str, str], config: Config | None = None) -> S
 
 
 class SlackAdapter:
-    """Implements adapters.base.Adapter for Slack; `routes()` for HTTP mode, `start()`/`stop()`."""
+    """Implements bot.ports.Adapter for Slack; `routes()` for HTTP mode, `start()`/`stop()`."""
 
     def __init__(
         self,

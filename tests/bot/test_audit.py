@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import SCHEMA_VERSION, AuditStore, DecisionRecord, StoreError
+from bot.audit import SCHEMA_VERSION, AuditStore, DecisionRecord
+from bot.errors import StoreError
 from bot.events import Resolution
 from runtime.base import Decision
 

@@ -338,7 +338,8 @@ def test_purge_expires_stale_raw_events(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------------------ settings, CLI, start-up
 def test_audit_and_privacy_config_keys() -> None:
-    from bot.config import ConfigError, parse_config
+    from bot.config import parse_config
+    from bot.errors import ConfigError
     from bot.ops_settings import load_ops_settings
 
     ops = load_ops_settings(parse_config({}, "t"))

@@ -4,7 +4,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
-from bot.config import ConfigError, load_config, parse_config
+from bot.config import load_config, parse_config
+from bot.errors import ConfigError
 
 
 def test_defaults() -> None:
@@ -78,7 +79,8 @@ def test_the_cli_and_the_app_never_import_torch() -> None:
 
 
 def test_safety_section_is_read_and_checked(tmp_path: Path) -> None:
-    from bot.config import ConfigError, parse_config
+    from bot.config import parse_config
+    from bot.errors import ConfigError
 
     cfg = parse_config({"safety": {"hazard_threshold": 0.6, "severity_terms": ["Project Falcon", "極秘"]}})
     assert cfg.model.hazard_threshold == 0.6 and cfg.model.severity_terms == ("Project Falcon", "極秘")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from bot.audit import StoreError
+from bot.errors import StoreError
 from bot.reports import build_report, render_markdown
 from runtime.response import ResponseVerdict
 from tests.console_helpers import QUIET, Client, console_app

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from bot.audit import AuditStore
-from bot.config import ConfigError, parse_config
+from bot.config import parse_config
+from bot.errors import ConfigError
 from bot.ops_settings import load_ops_settings
 from bot.scheduler import JobResult, JobRun, Scheduler
 from tests.console_helpers import console_app

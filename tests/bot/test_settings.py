@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.config import ConfigError, parse_config
+from bot.config import parse_config
+from bot.errors import ConfigError
 from bot.settings import load_settings
 from runtime.base import REVIEW_DOMAINS
 

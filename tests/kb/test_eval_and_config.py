@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import SAMPLE_HANDBOOK, ConfigError, KnowledgeFolder, load_config, parse_config
+from bot.config import SAMPLE_HANDBOOK, KnowledgeFolder, load_config, parse_config
+from bot.errors import ConfigError
 from kb import index
 from kb.eval import QUESTIONS, evaluate, load_questions
 from kb.extract import front_matter

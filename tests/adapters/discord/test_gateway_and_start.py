@@ -17,7 +17,8 @@ import pytest
 
 from adapters.discord.adapter import DiscordAdapter, DiscordStartError, create, settings_from_env
 from bot.app import App, build_app
-from bot.config import ConfigError, parse_config
+from bot.config import parse_config
+from bot.errors import ConfigError
 from tests.adapters.discord.harness import (
     BOB,
     CONFIG,
