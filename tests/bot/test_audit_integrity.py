@@ -32,8 +32,8 @@ from bot.checkpoint import (
     signature,
     write_checkpoint,
 )
-from bot.cli import main
 from bot.events import Resolution
+from cli.main import main
 from runtime.base import Decision
 
 KEY = b"k" * 32

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
 from bot.pii import aba_ok, detect, ean13_ok, iban_ok, luhn_ok, mask, my_number_ok
+from cli.main import main
 from training.pii_corpus import KINDS, LANGS, evaluate, generate, misses
 
 POSITIVES = [

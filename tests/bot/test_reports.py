@@ -13,8 +13,8 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from bot.cli import main
 from bot.reports import ACTION_LABEL, build_report, percentile, render, week_range
+from cli.main import main
 from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo

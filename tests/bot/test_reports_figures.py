@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
 from bot.reports import build_report, render, served_versions, ttr_chart
+from cli.main import main
 from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo

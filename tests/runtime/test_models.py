@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from cli.main import main
 from runtime.errors import HeadError, ModelLoadError
 from runtime.models import DEFAULT_BACKBONE, GEMMA3, SMOLLM2, backbone_by_name, resolve_model_path
 from runtime.settings import ModelSettings

@@ -59,7 +59,7 @@ def test_models_lists_file_size_licence_origin_and_tokens() -> None:
 
     from click.testing import CliRunner
 
-    from bot.cli import main
+    from cli.main import main
 
     QWEN05.path()  # assembled (seconds, once); `so8t models` itself never assembles
     res = CliRunner().invoke(main, ["models", "--json"])

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# `so8t train` lives in bot/cli_train.py; registering it here keeps the tests independent of bot/cli.py's wiring
-TRAIN_MAIN = "from bot.cli import main; from bot import cli_train; cli_train.register(main); main()"
+# `so8t train` lives in cli/train.py; registering it here keeps the tests independent of cli/main.py's wiring
+TRAIN_MAIN = "from cli.main import main; from cli import train; train.register(main); main()"
 # the tests fine-tune the smallest embedded backbone (SmolLM2-135M); `so8t train` defaults to the served one
 TEST_BASE = "smollm2"
 SMOKE_ARGS = [

@@ -81,7 +81,7 @@ def test_llama_cpp_serves_the_adapter(smoke: tuple[Path, Path, subprocess.Comple
     # and through the CLI, as an operator runs it: SO8T_ADAPTER alone serves the base of its manifest
     def ask(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "bot", "ask", "--json", "what is a pull request?"],
+            [sys.executable, "-m", "cli", "ask", "--json", "what is a pull request?"],
             cwd=ROOT,
             env=run_env() | env,
             capture_output=True,

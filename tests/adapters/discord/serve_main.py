@@ -20,7 +20,7 @@ def _fake_runtime(settings: Any) -> FakeRuntime:
 
 def run() -> int | str | None:
     runtime.loader.load_runtime = _fake_runtime  # type: ignore[assignment]
-    from bot.cli import main
+    from cli.main import main
 
     try:
         main(sys.argv[1:], prog_name="so8t")

@@ -1,4 +1,4 @@
-"""Test-only entry point: the real `so8t serve` loop (bot.cli_ops.run_server: SIGINT/SIGTERM, the
+"""Test-only entry point: the real `so8t serve` loop (cli.ops.run_server: SIGINT/SIGTERM, the
 start-up lines, one-line errors and exit codes) with the FakeRuntime, and Slack from the SLACK_*
 variables the test sets (SLACK_API_URL points at its loopback fake). Logging as `so8t` sets it up.
 
@@ -14,8 +14,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 from bot.app import build_app  # noqa: E402
-from bot.cli_ops import run_server  # noqa: E402
 from bot.config import parse_config  # noqa: E402
+from cli.ops import run_server  # noqa: E402
 from tests.fakes import FakeRuntime  # noqa: E402
 
 

@@ -1,5 +1,5 @@
 """`so8t serve` with Slack, as a real subprocess (issue 20): tests/adapters/slack/serve_slack.py runs the
-real serve loop (bot.cli_ops.run_server) with the FakeRuntime; Slack's servers are the loopback fakes
+real serve loop (cli.ops.run_server) with the FakeRuntime; Slack's servers are the loopback fakes
 in this process. The test waits on lines and recorded calls, never on a timer.
 
 - a refused SLACK_APP_TOKEN: one `so8t: error:` line naming it, no traceback, a non-zero exit

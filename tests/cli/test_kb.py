@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from cli.main import main
 from tests.kb.helpers import EXPENSES, HR_ONLY, LEAVE_JA, write
 
 
@@ -103,7 +103,7 @@ def test_index_watch_picks_up_changes_until_interrupted(config: Path, monkeypatc
         else:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr("bot.cli_kb.time.sleep", fake_sleep)
+    monkeypatch.setattr("cli.kb.time.sleep", fake_sleep)
     code, out = _run("--config", str(config), "kb", "index", "--watch", "--interval", "2")
     assert code == 0, out
     assert calls == [2.0, 2.0, 2.0] and "watching 2 folder(s) every 2 s" in out

@@ -15,31 +15,17 @@ import click
 
 from bot.audit import AuditStore
 from bot.errors import ConfigError, StoreError
-
-
-def _fail(message: str, code: int = 2) -> None:
-    from bot.cli import fail
-
-    fail(message, code)
-
-
-def _settings(state: Any, db: str | None) -> Any:
-    from bot.settings import load_settings
-
-    try:
-        return load_settings(state.config, db)
-    except ConfigError as exc:
-        _fail(str(exc))
+from cli.common import bot_settings, fail
 
 
 def _open_existing(state: Any, db: str | None) -> AuditStore:
-    settings = _settings(state, db)
+    settings = bot_settings(state, db)
     if not Path(settings.db_path).is_file():
-        _fail(f"no audit database at {settings.db_path} (run `so8t serve` first, or pass --db PATH)")
+        fail(f"no audit database at {settings.db_path} (run `so8t serve` first, or pass --db PATH)")
     try:
         return AuditStore(settings.db_path)
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
         raise  # unreachable
 
 
@@ -51,7 +37,7 @@ def _time(value: str | None, name: str) -> float | None:
     try:
         return parse_time(value, time.time())
     except ValueError as exc:
-        _fail(f"--{name}: {exc}")
+        fail(f"--{name}: {exc}")
         raise  # unreachable
 
 
@@ -90,21 +76,21 @@ def preflight(state: Any, settings: Any, host: str | None, port: int | None) -> 
     try:
         ops = load_ops_settings(state.config)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     where_host = host or settings.console.host
     where_port = settings.console.port if port is None else port
     try:
         check_port(where_host, where_port)
     except OSError as exc:
-        _fail(f"cannot listen on {where_host}:{where_port}: {exc.strerror or exc}")
+        fail(f"cannot listen on {where_host}:{where_port}: {exc.strerror or exc}")
     try:
         check_platforms(state.config)
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     try:
         AuditStore(settings.db_path).close()
     except StoreError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     return ops
 
 
@@ -137,10 +123,10 @@ def run_server(app: Any, host: str | None, port: int | None) -> None:
     try:
         asyncio.run(main())
     except ConfigError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     except OSError as exc:
         where = f"{host or app.settings.console.host}:{app.settings.console.port if port is None else port}"
-        _fail(f"cannot listen on {where}: {exc.strerror or exc}")
+        fail(f"cannot listen on {where}: {exc.strerror or exc}")
 
 
 def register(group: click.Group) -> None:
@@ -160,12 +146,12 @@ def register(group: click.Group) -> None:
         from bot.app import build_app
         from runtime.errors import RuntimeLoadError
 
-        settings = _settings(state, db)
+        settings = bot_settings(state, db)
         ops = preflight(state, settings, host, port)
         try:
             app = build_app(state.config, db_path=db, settings=settings, console=console or None, ops=ops)
         except (ConfigError, StoreError, RuntimeLoadError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         run_server(app, host, port)
 
@@ -188,18 +174,18 @@ def register(group: click.Group) -> None:
         try:
             ops = load_ops_settings(state.config)
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         label = ""
         s: float | None
         u: float | None
         if week is not None:
             if since or until:
-                _fail("--week cannot be combined with --since/--until")
+                fail("--week cannot be combined with --since/--until")
             try:
                 s, u = week_range(week, ops.reports.timezone)
             except ValueError as exc:
-                _fail(f"--week: {exc}")
+                fail(f"--week: {exc}")
                 return
             label = week.upper()
         else:
@@ -212,7 +198,7 @@ def register(group: click.Group) -> None:
         try:
             text = render(build_report(store, s, u, label=label, versions=versions), fmt)
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         finally:
             store.close()
@@ -221,7 +207,7 @@ def register(group: click.Group) -> None:
                 Path(out).parent.mkdir(parents=True, exist_ok=True)
                 Path(out).write_text(text, encoding="utf-8")
             except OSError as exc:
-                _fail(f"cannot write {out}: {exc.strerror}")
+                fail(f"cannot write {out}: {exc.strerror}")
             click.echo(f"wrote {out}", err=True)
             return
         click.echo(text, nl=False)
@@ -238,12 +224,12 @@ def register(group: click.Group) -> None:
         from bot.ops_settings import load_ops_settings
         from bot.scheduler import Scheduler
 
-        settings = _settings(state, db)
+        settings = bot_settings(state, db)
         try:
             ops = load_ops_settings(state.config)
             store = AuditStore(settings.db_path)
         except (ConfigError, StoreError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
             raise
         # the console channel lives in the same file: a report posted there shows up in `so8t serve`
         console = ConsoleAdapter(Workspace(settings.db_path, time.time), default_channels())
@@ -286,11 +272,11 @@ def register(group: click.Group) -> None:
         from bot.ops_settings import load_ops_settings
         from runtime.llama import describe_model
 
-        settings = _settings(state, db)
+        settings = bot_settings(state, db)
         try:
             ops = load_ops_settings(state.config)
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         info: dict[str, Any] = {**describe_model(state.config.model), "store": settings.db_path}
         open_by_domain: dict[str, int] = {}
@@ -300,7 +286,7 @@ def register(group: click.Group) -> None:
                 open_by_domain = store.escalation_counts()
                 jobs_status = sched.status()
             except StoreError as exc:
-                _fail(str(exc))
+                fail(str(exc))
                 return
             finally:
                 store.close()
@@ -353,15 +339,15 @@ def register(group: click.Group) -> None:
             try:
                 sched.schedule(name)
             except KeyError as exc:
-                _fail(str(exc.args[0]))
+                fail(str(exc.args[0]))
             rec = asyncio.run(sched.run_now(name))
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         finally:
             store.close()
         if rec is None:
-            _fail(f"job {name} is running in another process; try again later", 1)
+            fail(f"job {name} is running in another process; try again later", 1)
             return
         click.echo(f"{name}: {rec.outcome} - {rec.summary}")
         if rec.outcome != "ok":
@@ -391,13 +377,13 @@ def register(group: click.Group) -> None:
             result = store.verify_chain()
             if result.ok and checkpoint_file is not None:
                 if store.audit_key is None:
-                    _fail("--checkpoint needs SO8T_AUDIT_KEY (the key the checkpoints were signed with)")
+                    fail("--checkpoint needs SO8T_AUDIT_KEY (the key the checkpoints were signed with)")
                 try:
                     problem = check_checkpoints(store, read_checkpoints(checkpoint_file, store.audit_key or b""))
                 except CheckpointError as exc:
                     problem = str(exc)
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         finally:
             store.close()
@@ -432,14 +418,14 @@ def register(group: click.Group) -> None:
         try:
             ops = load_ops_settings(state.config)
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         path = Path(checkpoint_file) if checkpoint_file else checkpoint_path(ops.audit.checkpoint)
         store = _open_existing(state, db)
         try:
             cp = write_checkpoint(store, path, time.time())
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         finally:
             store.close()
@@ -462,10 +448,10 @@ def register(group: click.Group) -> None:
                     fh.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
                     n += 1
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         except OSError as exc:
-            _fail(f"cannot write {out}: {exc.strerror}")
+            fail(f"cannot write {out}: {exc.strerror}")
             return
         finally:
             store.close()
@@ -489,7 +475,7 @@ def register(group: click.Group) -> None:
         try:
             ops = load_ops_settings(state.config)
         except ConfigError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         retention = ops.privacy.retention_days if days is None else days
         store = _open_existing(state, db)
@@ -497,7 +483,7 @@ def register(group: click.Group) -> None:
         try:
             purged = store.purge(now - retention * 86400.0, now)
         except StoreError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         finally:
             store.close()
@@ -535,7 +521,7 @@ def register(group: click.Group) -> None:
                 Path(json_out).parent.mkdir(parents=True, exist_ok=True)
                 Path(json_out).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
             except OSError as exc:
-                _fail(f"cannot write {json_out}: {exc.strerror}")
+                fail(f"cannot write {json_out}: {exc.strerror}")
             click.echo(f"wrote {json_out}", err=True)
         missed = [f"{r.kind}/{r.lang}" for r in rates if not r.ok]
         if missed:

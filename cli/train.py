@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from bot.cli import fail
+from cli.common import fail
 
 
 @click.command(name="train")

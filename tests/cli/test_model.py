@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from cli.main import main
 
-SO8T = [sys.executable, "-m", "bot"]
+SO8T = [sys.executable, "-m", "cli"]
 
 
 def _ask(text: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -142,7 +142,7 @@ def test_ask_prints_no_llama_cpp_chatter_unless_asked() -> None:
 def test_eval_reports_what_the_response_check_stops_among_allowed_requests() -> None:
     """so8t eval: with a response head on the answering model, each ALLOWed request is also read at position 0;
     a flagged one counts as refused (unsafe) or escalated (specialist advice), as the bot would act."""
-    from bot.cli_model import evaluate_rows
+    from cli.model import evaluate_rows
     from runtime.response import ResponseVerdict
     from tests.fakes import FakeRuntime
 

@@ -10,25 +10,7 @@ from typing import Any
 
 import click
 
-from bot.errors import ConfigError
-
-DB_HELP = "store (default $SO8T_DB, storage.path or var/so8t.db)"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    from bot.cli import fail
-
-    fail(message, code)
-
-
-def _db(state: Any, db: str | None) -> str:
-    from bot.settings import load_settings
-
-    try:
-        return load_settings(state.config, db).db_path
-    except ConfigError as exc:
-        _fail(str(exc))
-        raise  # unreachable
+from cli.common import DB_HELP, db_path, fail
 
 
 def _short(text: str, limit: int) -> str:
@@ -57,17 +39,17 @@ def register(group: click.Group) -> None:
         are read; removed files leave the index. A file that cannot be read is skipped with one line."""
         from kb.store import KbError, index
 
-        path = _db(state, db)
+        path = db_path(state, db)
         folders = state.config.knowledge.folders
         if not folders:
-            _fail(f"{state.config.where}: knowledge.folders is empty: nothing to index")
+            fail(f"{state.config.where}: knowledge.folders is empty: nothing to index")
 
         def run(first: bool) -> None:
             new: list[str] = []  # skipped files not skipped unchanged before (a watch pass repeats no warning)
             try:
                 report = index(path, folders, scheme=scheme, full=full and first, on_warning=new.append)
             except KbError as exc:
-                _fail(str(exc))
+                fail(str(exc))
                 return
             for message in report.warnings if first else new:
                 click.echo(f"so8t: warning: {message}", err=True)
@@ -111,9 +93,9 @@ def register(group: click.Group) -> None:
         from kb.store import stats
         from kb.text import is_japanese
 
-        path = _db(state, db)
+        path = db_path(state, db)
         if not stats(path)["indexed"]:
-            _fail(f"no knowledge index in {path} (run `so8t kb index`, or pass --db PATH)")
+            fail(f"no knowledge index in {path} (run `so8t kb index`, or pass --db PATH)")
         passages = retrieve(path, query, channel, k)
         found = relevant(passages)
         if as_json:
@@ -152,7 +134,7 @@ def register(group: click.Group) -> None:
         """What is indexed: folders (with their channels), documents, chunks, the scheme."""
         from kb.store import folder_key, stats
 
-        path = _db(state, db)
+        path = db_path(state, db)
         info = stats(path)
         indexed = {f["key"] for f in info["folders"]}
         pending = [f.path for f in state.config.knowledge.folders if folder_key(f.path) not in indexed]
@@ -208,7 +190,7 @@ def register(group: click.Group) -> None:
         try:
             qs = kbeval.load_questions(questions or kbeval.QUESTIONS)
         except (OSError, ValueError) as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         source = folder or SAMPLE_HANDBOOK
         runs = (
@@ -292,7 +274,7 @@ def register(group: click.Group) -> None:
         try:
             rt = load_runtime(state.config.model)
         except RuntimeLoadError as exc:
-            _fail(str(exc))
+            fail(str(exc))
             return
         answerer = getattr(rt, "answerer", rt)
         folders = (KnowledgeFolder(SAMPLE_HANDBOOK),)

@@ -6,14 +6,11 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-from bot.cli import CliState, fail
-
-if TYPE_CHECKING:
-    pass
+from cli.common import CliState, fail
 
 
 def _runtime(state: CliState, *, with_head: bool = True) -> Any:

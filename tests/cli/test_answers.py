@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from bot import cli_answers
-from bot.cli import main
-from bot.cli_answers import QUESTIONS_FILE, load_questions
+from cli import answers as cli_answers
+from cli.answers import QUESTIONS_FILE, load_questions
+from cli.main import main
 from runtime.base import Turn
 from runtime.lang import detect_lang
 

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from bot.audit import AuditStore, DecisionRecord
-from bot.cli import main
+from cli.main import main
 from runtime.base import Decision
 
 

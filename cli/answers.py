@@ -12,12 +12,11 @@ import json
 import resource
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:
-    from bot.cli import CliState  # bot.cli imports this module to register it
+from cli.common import CliState, fail
 
 QUESTIONS_FILE = Path(__file__).resolve().parents[1] / "training" / "data" / "answers" / "questions.jsonl"
 REPORT_DIR = Path("var") / "eval-answers"
@@ -47,7 +46,6 @@ def load_questions(path: Path) -> list[dict[str, Any]]:
 def _answer_runtime(state: CliState, model: str | None, max_tokens: int) -> Any:
     """The answer model as served: --model, else model.answer_model, else the embedded
     HYBRID_ANSWER_BACKBONE; "self" = the deciding model answering under its own prompt."""
-    from bot.cli import fail
     from runtime.errors import RuntimeLoadError
     from runtime.llama import LlamaRuntime
     from runtime.loader import load_answerer
@@ -273,7 +271,6 @@ def eval_answers(
 ) -> None:
     """Answer the benchmark's work questions (half ja, half en) and score each answer: in the asker's
     language, no echo of the system prompt, no loop, not cut off, key terms present (usable = all)."""
-    from bot.cli import fail
     from runtime.answer_score import summary_table
 
     try:
