@@ -35,8 +35,8 @@ test: install-dev
 	$(BIN)/python -m pytest -q
 
 lint: install-dev
-	$(BIN)/ruff check bot adapters runtime training kb cli tests
-	$(BIN)/mypy bot adapters runtime training kb cli
+	$(BIN)/ruff check bot adapters runtime training kb serve cli tests
+	$(BIN)/mypy bot adapters runtime training kb serve cli
 
 bench: install
 	$(BIN)/so8t bench --json var/bench.json

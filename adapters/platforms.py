@@ -1,6 +1,6 @@
 """Which chat platforms `so8t serve` runs: Slack when SLACK_BOT_TOKEN is set, Discord when
 DISCORD_TOKEN is set, both in one process on one Bot (one model, one store). The console is always
-built by bot.app; these are added next to it."""
+built by serve.app; these are added next to it."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The core's port to chat platforms: what the core needs from one, and nothing platform-specific.
 
-The core owns this protocol; the chat adapters (`adapters/`) implement it and the app wiring builds
-them and hands them to the core, so `bot` never imports `adapters`.
+The core owns this protocol; the chat adapters (`adapters/`) implement it and the serving package
+(`serve/`) builds them and hands them to the core, so `bot` never imports `adapters`.
 
 Every post carries a `key`: posting the same key twice returns the first message's ref instead of
 posting again, which is what makes replies exactly-once when an event is finished after a restart.

@@ -525,7 +525,7 @@ def _build_versioned(
     state: CliState, seed: Path, feedback_dir: str | None, versions_dir: str | None, force: bool
 ) -> None:
     from bot.errors import ConfigError
-    from bot.ops_settings import load_ops_settings
+    from serve.ops_settings import load_ops_settings
     from training.feedback import feedback_files
     from training.versioned import build_versioned
 
@@ -553,7 +553,7 @@ def model() -> None:
 
 def _registry(state: CliState) -> Any:
     from bot.errors import ConfigError
-    from bot.ops_settings import load_ops_settings
+    from serve.ops_settings import load_ops_settings
     from training.promote import HeadRegistry
 
     try:
@@ -630,9 +630,9 @@ def bench(
     if load_n is not None:
         import dataclasses
 
-        from bot.loadbench import run_load
         from runtime.errors import RuntimeLoadError
         from runtime.loader import load_runtime
+        from serve.loadbench import run_load
 
         settings = dataclasses.replace(state.config.model, max_answer_tokens=answer_tokens)
         try:

@@ -71,7 +71,7 @@ def preflight(state: Any, settings: Any, host: str | None, port: int | None) -> 
     """What `so8t serve` checks before loading the model, so no mistake costs a model load: the config
     (every section), the port, the platform tokens, the store. Fails with one line; returns OpsSettings."""
     from adapters.platforms import check_platforms
-    from bot.ops_settings import load_ops_settings
+    from serve.ops_settings import load_ops_settings
 
     try:
         ops = load_ops_settings(state.config)
@@ -96,7 +96,7 @@ def preflight(state: Any, settings: Any, host: str | None, port: int | None) -> 
 
 def run_server(app: Any, host: str | None, port: int | None) -> None:
     """Serve until SIGINT/SIGTERM; a port in use is one clear line."""
-    from bot.app import serve_forever
+    from serve.app import serve_forever
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -143,8 +143,8 @@ def register(group: click.Group) -> None:
         process, one model), else the local console web workspace (no tokens needed).
 
         The config, the port, the platform variables and the store are checked before the model loads."""
-        from bot.app import build_app
         from runtime.errors import RuntimeLoadError
+        from serve.app import build_app
 
         settings = bot_settings(state, db)
         ops = preflight(state, settings, host, port)
@@ -168,8 +168,8 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Requests by verdict, category, language, platform, channel; escalations, agreement, appeals,
         latency, change vs the previous period, versions (Markdown, HTML with charts, CSV or JSON)."""
-        from bot.ops_settings import load_ops_settings
         from bot.reports import build_report, described_versions, render, week_range
+        from serve.ops_settings import load_ops_settings
 
         try:
             ops = load_ops_settings(state.config)
@@ -219,10 +219,10 @@ def register(group: click.Group) -> None:
     def _scheduler(state: Any, db: str | None) -> tuple[Any, AuditStore]:
         from adapters.console.adapter import ConsoleAdapter, default_channels
         from adapters.console.workspace import Workspace
-        from bot.app import job_context
-        from bot.jobs import make_jobs
-        from bot.ops_settings import load_ops_settings
-        from bot.scheduler import Scheduler
+        from serve.app import job_context
+        from serve.jobs import make_jobs
+        from serve.ops_settings import load_ops_settings
+        from serve.scheduler import Scheduler
 
         settings = bot_settings(state, db)
         try:
@@ -269,8 +269,8 @@ def register(group: click.Group) -> None:
         scheduled jobs (last and next runs). Loads no model (ids come from the files and the heads'
         metadata) and needs no platform tokens; the request queue lives inside `so8t serve` (/healthz)."""
         from bot.core import _job_line
-        from bot.ops_settings import load_ops_settings
         from runtime.llama import describe_model
+        from serve.ops_settings import load_ops_settings
 
         settings = bot_settings(state, db)
         try:
@@ -413,7 +413,7 @@ def register(group: click.Group) -> None:
     def checkpoint_cmd(state: Any, db: str | None, checkpoint_file: str | None) -> None:
         """Verify the chain, then append a signed checkpoint of its head (row count + last MAC)."""
         from bot.checkpoint import checkpoint_path, write_checkpoint
-        from bot.ops_settings import load_ops_settings
+        from serve.ops_settings import load_ops_settings
 
         try:
             ops = load_ops_settings(state.config)
@@ -470,7 +470,7 @@ def register(group: click.Group) -> None:
     def purge(state: Any, db: str | None, days: float | None) -> None:
         """Forget originals past retention: the encrypted request of escalations opened before it, and
         the raw payload of events received before it and never finished (the daily audit job does this)."""
-        from bot.ops_settings import load_ops_settings
+        from serve.ops_settings import load_ops_settings
 
         try:
             ops = load_ops_settings(state.config)

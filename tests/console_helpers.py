@@ -9,9 +9,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import App, build_app
 from bot.config import parse_config
 from runtime.base import Runtime
+from serve.app import App, build_app
 from tests.fakes import FakeRuntime
 
 # no rate limit or busy notices, and no knowledge folders (tests of grounded answers configure their own)

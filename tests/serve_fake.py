@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.app import App, build_app, serve_forever  # noqa: E402
 from bot.config import parse_config  # noqa: E402
+from serve.app import App, build_app, serve_forever  # noqa: E402
 from tests.fakes import FakeRuntime  # noqa: E402
 
 

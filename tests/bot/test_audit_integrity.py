@@ -340,7 +340,7 @@ def test_purge_expires_stale_raw_events(tmp_path: Path) -> None:
 def test_audit_and_privacy_config_keys() -> None:
     from bot.config import parse_config
     from bot.errors import ConfigError
-    from bot.ops_settings import load_ops_settings
+    from serve.ops_settings import load_ops_settings
 
     ops = load_ops_settings(parse_config({}, "t"))
     assert ops.privacy.retention_days == 30.0 and ops.audit.checkpoint is None
@@ -375,8 +375,8 @@ def test_purge_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_startup_warns_once_without_the_audit_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from bot.app import build_app
     from bot.config import parse_config
+    from serve.app import build_app
     from tests.fakes import FakeRuntime
 
     app = build_app(parse_config({}, "t"), FakeRuntime(), db_path=str(tmp_path / "a.db"))

@@ -73,7 +73,7 @@ def test_the_cli_and_the_app_never_import_torch() -> None:
     import subprocess
     import sys
 
-    code = "import sys, cli.main, bot.app; print(any(m in sys.modules for m in ('torch', 'transformers', 'peft')))"
+    code = "import sys, cli.main, serve.app; print(any(m in sys.modules for m in ('torch', 'transformers', 'peft')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0 and out.stdout.strip() == "False"
 

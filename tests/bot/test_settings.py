@@ -132,7 +132,7 @@ def test_settings_errors_name_the_file_like_the_config_errors(data: dict[str, ob
     ],
 )
 def test_ops_settings_errors_name_the_file_like_the_config_errors(data: dict[str, object], message: str) -> None:
-    from bot.ops_settings import load_ops_settings
+    from serve.ops_settings import load_ops_settings
 
     with pytest.raises(ConfigError) as err:
         load_ops_settings(parse_config(data, "t.yaml"))

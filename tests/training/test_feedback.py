@@ -12,9 +12,9 @@ import pytest
 
 from bot.audit import AuditStore
 from bot.reports import build_report, render_markdown
-from bot.scheduler import JobRun
 from runtime.base import CATEGORIES, LABELS
 from runtime.head import HeadParams, SafetyHead
+from serve.scheduler import JobRun
 from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo
@@ -189,11 +189,11 @@ def test_registry_promotes_and_rolls_back(tmp_path: Path) -> None:
 
 
 async def test_retrain_job_records_the_gate_and_the_next_report_shows_it(tmp_path: Path) -> None:
-    from bot.app import job_context
     from bot.config import parse_config
-    from bot.jobs import JobContext, retrain_job
-    from bot.ops_settings import load_ops_settings
     from bot.settings import load_settings
+    from serve.app import job_context
+    from serve.jobs import JobContext, retrain_job
+    from serve.ops_settings import load_ops_settings
 
     outcomes = iter(
         [

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import build_app
 from bot.config import parse_config
+from serve.app import build_app
 from tests.browser import ARGS, CHROMIUM, browser_env, needs_chromium
 from tests.console_helpers import QUIET
 from tests.fakes import FakeRuntime

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from adapters.discord.adapter import DiscordAdapter, create
-from bot.app import App, build_app
 from bot.config import parse_config
+from serve.app import App, build_app
 from tests.adapters.discord.servers import DiscordServer
 from tests.fakes import FakeRuntime
 from tests.fakes_platforms import FakeDiscord

@@ -16,9 +16,9 @@ import aiohttp
 import pytest
 
 from adapters.discord.adapter import DiscordAdapter, DiscordStartError, create, settings_from_env
-from bot.app import App, build_app
 from bot.config import parse_config
 from bot.errors import ConfigError
+from serve.app import App, build_app
 from tests.adapters.discord.harness import (
     BOB,
     CONFIG,

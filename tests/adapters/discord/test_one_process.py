@@ -16,9 +16,9 @@ import runtime.loader
 from adapters.discord.adapter import DiscordAdapter
 from adapters.platforms import create_platforms, enabled
 from adapters.slack.adapter import SlackAdapter
-from bot.app import build_app
 from bot.config import parse_config
 from bot.errors import ConfigError
+from serve.app import build_app
 from tests.adapters.discord.harness import CONFIG as DISCORD_CONFIG
 from tests.adapters.discord.harness import message_create
 from tests.adapters.slack.harness import CONFIG as SLACK_CONFIG

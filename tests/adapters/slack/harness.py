@@ -18,8 +18,8 @@ import aiohttp
 from aiohttp import web
 
 from adapters.slack.adapter import SlackAdapter, Sleep, create
-from bot.app import App, build_app
 from bot.config import parse_config
+from serve.app import App, build_app
 from tests.fakes import FakeRuntime
 from tests.fakes_platforms import FakeSlack
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
-from bot.app import build_app  # noqa: E402
 from bot.config import parse_config  # noqa: E402
 from cli.ops import run_server  # noqa: E402
+from serve.app import build_app  # noqa: E402
 from tests.fakes import FakeRuntime  # noqa: E402
 
 

@@ -26,7 +26,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.audit import AuditStore
 from bot.errors import StoreError
-from bot.ops_settings import JobSchedule, ScheduleSettings
+from serve.ops_settings import JobSchedule, ScheduleSettings
 
 log = logging.getLogger("so8t.scheduler")
 _US = timedelta(microseconds=1)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import parse_config
-from bot.loadbench import percentile, run_load
+from serve.loadbench import percentile, run_load
 from tests.fakes import FakeRuntime
 
 

@@ -19,11 +19,11 @@ from bot.audit import AuditStore
 from bot.config import Config
 from bot.errors import StoreError
 from bot.events import Escalation
-from bot.ops_settings import OpsSettings
 from bot.pii import mask
 from bot.reports import ACTION_LABEL, build_report, previous_week, render, summary_line, week_of
-from bot.scheduler import JobFn, JobResult, JobRun
 from bot.settings import BotSettings
+from serve.ops_settings import OpsSettings
+from serve.scheduler import JobFn, JobResult, JobRun
 
 if TYPE_CHECKING:
     from bot.checkpoint import Checkpoint

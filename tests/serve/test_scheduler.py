@@ -11,8 +11,8 @@ import pytest
 from bot.audit import AuditStore
 from bot.config import parse_config
 from bot.errors import ConfigError
-from bot.ops_settings import load_ops_settings
-from bot.scheduler import JobResult, JobRun, Scheduler
+from serve.ops_settings import load_ops_settings
+from serve.scheduler import JobResult, JobRun, Scheduler
 from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo

@@ -18,15 +18,15 @@ from adapters.platforms import PlatformAdapter, create_platforms
 from bot.audit import AuditStore
 from bot.config import Config
 from bot.core import Bot
-from bot.http import ops_routes
-from bot.jobs import JobContext, make_jobs
-from bot.ops_settings import OpsSettings, load_ops_settings
 from bot.ports import Adapter
 from bot.replies import Replies
 from bot.reports import served_versions
-from bot.scheduler import Scheduler
 from bot.settings import BotSettings, load_settings
 from runtime.base import Runtime
+from serve.http import ops_routes
+from serve.jobs import JobContext, make_jobs
+from serve.ops_settings import OpsSettings, load_ops_settings
+from serve.scheduler import Scheduler
 
 log = logging.getLogger("so8t.app")
 

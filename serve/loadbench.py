@@ -18,10 +18,10 @@ from typing import Any
 
 import aiohttp
 
-from bot.app import build_app
 from bot.config import Config
 from bot.settings import QueueSettings, load_settings
 from runtime.base import Runtime
+from serve.app import build_app
 
 PROMPTS: tuple[str, ...] = (
     "How do I reset my VPN password?",
