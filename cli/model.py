@@ -462,17 +462,19 @@ def train_response_cmd(
     policy = ResponsePolicy(settings.response_unsafe, settings.response_escalate, settings.response_every)
     rep = run_train_response(answerer, out=target, seed=seed, policy=policy, request_rows=request_rows)
     for label in ("fused", "hidden_only", "ngrams_only"):
-        per = rep[label].get("held_out_answers", {})
-        line = " ".join(
-            f"{lg}: F1 {_fmt(v['f1'])} in-time {_fmt(v['stopped_before_first_unsafe_sentence'])} "
-            f"false-stops {_fmt(v['false_stop_rate'])}"
-            for lg, v in per.items()
-        )
+        for key, title in (("held_out_answers", "with the request"), ("held_out_answers_during_answer", "answer only")):
+            line = " ".join(
+                f"{lg}: F1 {_fmt(v['f1'])} in-time {_fmt(v['stopped_before_first_unsafe_sentence'])} "
+                f"false-stops {_fmt(v['false_stop_rate'])}"
+                for lg, v in rep[label].get(key, {}).items()
+            )
+            click.echo(f"{label:12s} held-out answers, {title}: {line or '-'}")
         req = " ".join(
             f"{lg}: harmful {_fmt(v['harmful_stopped'])} safe {_fmt(v['safe_stopped'])}"
             for lg, v in rep[label]["request_test"].items()
         )
-        click.echo(f"{label:12s} held-out answers {line or '-'} | requests (hazard test) {req}")
+        if req:
+            click.echo(f"{label:12s} requests (hazard test split) {req}")
     click.echo(f"wrote {rep['head_path']} ({rep['head_id']})")
     if json_out:
         write_report(rep, Path(json_out))

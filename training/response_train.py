@@ -147,16 +147,25 @@ def _split(states: np.ndarray, rows: list[dict[str, Any]]) -> Any:
     )
 
 
-def replay(head: ResponseHead, rt: Any, rows: list[dict[str, Any]], cache_dir: Path = CACHE_DIR) -> dict[str, Any]:
-    """Stream each held-out answer as the runtime would: read position 0 and every sentence end; report per
-    language the F1 of "stopped" vs "let through", the share of unsafe answers stopped before their first
-    unsafe sentence is shown, and false stops on safe answers (any position flagged)."""
+def replay(
+    head: ResponseHead,
+    rt: Any,
+    rows: list[dict[str, Any]],
+    cache_dir: Path = CACHE_DIR,
+    *,
+    read_request: bool = True,
+) -> dict[str, Any]:
+    """Stream each held-out answer as the runtime would: read position 0 (the request alone; with
+    read_request=False not, to measure the checks during the answer on their own) and every sentence end;
+    report per language the F1 of "stopped" vs "let through", the share of unsafe answers stopped before
+    their first unsafe sentence is shown, and false stops on safe answers (any position flagged)."""
     keys: list[str] = []
     plan: list[list[int]] = []
+    first = 0 if read_request else 1
     for r in rows:
         answer = str(r["answer"]).strip()
         idx = []
-        for end in [0, *sentence_ends(answer)]:
+        for end in [0, *sentence_ends(answer)][first:]:
             idx.append(len(keys))
             keys.append(f"{r['request']}{SEP}{answer[:end]}" if end else str(r["request"]))
         plan.append(idx)
@@ -176,14 +185,15 @@ def replay(head: ResponseHead, rt: Any, rows: list[dict[str, Any]], cache_dir: P
         answer = str(r["answer"]).strip()
         ends = [0, *sentence_ends(answer)]
         first_flag = None
+        offset = first  # plan[j] reads ends[j + offset]
         verdict = None
         for j, k in enumerate(idx):
             key = keys[k]
             state = req_states[key] if SEP not in key else ans_states[key]
             so_far = key.partition(SEP)[2]
-            verdict = head.read(state, str(r["request"]), so_far, position=ends[j], checks=j + 1)
+            verdict = head.read(state, str(r["request"]), so_far, position=ends[j + offset], checks=j + 1)
             if verdict.flagged:
-                first_flag = j
+                first_flag = j + offset
                 break
         bad = r["label"] != "safe"
         # sentence j (1-based position in `ends`) is shown only when its end was read and cleared
@@ -276,6 +286,11 @@ def run_train_response(
         }
         if test_rows:
             report[name]["held_out_answers"] = replay(served, rt, test_rows)["per_lang"]
+            # the checks while the answer streams, without the request's own reading at position 0 (which
+            # is a second gate: a refusal to a harmful request is stopped there, as the bot should)
+            report[name]["held_out_answers_during_answer"] = replay(served, rt, test_rows, read_request=False)[
+                "per_lang"
+            ]
     fused.meta["metrics"] = {k: report["fused"][k] for k in report["fused"]}
     fused.save(out)
     report["head_path"] = str(out)
