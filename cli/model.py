@@ -437,10 +437,30 @@ def train_hazard_cmd(state: CliState, out: str | None, no_rebuild: bool, seed: i
     default=None,
     help="a seeded sample of N hazard-data train requests (default: all; then its test split is reported too)",
 )
+@click.option(
+    "--generate",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="first let the answering model answer N hazard-data requests (train/dev, resumable) and train on them",
+)
+@click.option(
+    "--generated",
+    "generated",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="also train on answers generated before (.npz from --generate)",
+)
 @click.option("--json", "json_out", default=None, help="write the training report JSON here")
 @click.pass_obj
 def train_response_cmd(
-    state: CliState, out: str | None, seed: int, request_rows: int | None, json_out: str | None
+    state: CliState,
+    out: str | None,
+    seed: int,
+    request_rows: int | None,
+    generate: int,
+    generated: tuple[str, ...],
+    json_out: str | None,
 ) -> None:
     """Train the response head (stops answers that drift into harm or specialist advice) on the answering
     model's states; reports the held-out answers (training/data/response_test, never trained on)."""
@@ -460,7 +480,17 @@ def train_response_cmd(
     answerer: Any = getattr(rt, "answerer", rt)
     target = Path(out) if out else response_head_path(answerer.state_key)
     policy = ResponsePolicy(settings.response_unsafe, settings.response_escalate, settings.response_every)
-    rep = run_train_response(answerer, out=target, seed=seed, policy=policy, request_rows=request_rows)
+    files = [Path(g) for g in generated]
+    if generate:
+        from training.response_train import generate_answers, generation_rows
+
+        own = Path("var/response/generated.npz")
+        click.echo(f"the answering model answers {generate} hazard-data requests (resumable: {own}) ...", err=True)
+        generate_answers(answerer, generation_rows(generate), own)
+        files.append(own)
+    rep = run_train_response(
+        answerer, out=target, seed=seed, policy=policy, request_rows=request_rows, generated=files
+    )
     for label in ("fused", "hidden_only", "ngrams_only"):
         for key, title in (("held_out_answers", "with the request"), ("held_out_answers_during_answer", "answer only")):
             line = " ".join(

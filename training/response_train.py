@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -245,11 +246,17 @@ def run_train_response(
     seed: int = 0,
     policy: ResponsePolicy | None = None,
     request_rows: int | None = None,
+    generated: Sequence[Path] = (),
 ) -> dict[str, Any]:
     rows = training_rows(request_rows)
     t0 = time.perf_counter()
     states = _states(rt, rows)
     states_s = time.perf_counter() - t0
+    if generated:  # the answering model's own answers, with the states read while it wrote them
+        g_states, g_meta = load_generated(generated)
+        if g_meta:
+            rows += [{k: m[k] for k in ("request", "answer", "label", "category", "lang", "split")} for m in g_meta]
+            states = np.concatenate([states, g_states])
     idx = {s: [i for i, r in enumerate(rows) if r["split"] == s] for s in ("train", "dev", "test")}
     tr = _split(states[idx["train"]], [rows[i] for i in idx["train"]])
     dv = _split(states[idx["dev"]], [rows[i] for i in idx["dev"]])
@@ -272,6 +279,7 @@ def run_train_response(
         "state_key": str(rt.state_key),
         "counts": {s: len(v) for s, v in idx.items()},
         "request_rows": request_rows,
+        "generated": [str(p) for p in generated],
         "labels": {lab: sum(1 for r in rows if r["label"] == lab) for lab in RESPONSE_LABELS},
         "states_seconds": round(states_s, 1),
         "fusion_hidden_weight": fused.meta.get("fusion_hidden_weight"),
@@ -319,3 +327,107 @@ def write_report(report: dict[str, Any], path: Path) -> None:
 
 
 __all__ = ["RESPONSE_DIR", "RESPONSE_TEST_DIR", "SPECIALIST_CLASSES", "run_train_response", "replay", "sentence_ends"]
+
+
+# ---------------------------------------------------------------------------------------------- own answers
+# The answering model's own answers to the hazard data's requests, read where the runtime reads them.
+_REFUSAL = re.compile(
+    r"^\W*(?:i'?m sorry|i am sorry|sorry|i can(?:'|no)?t|i cannot|i won'?t|i will not|i'?m (?:not able|unable)|"
+    r"i am (?:not able|unable)|as an ai|unfortunately)|申し訳|できません|できかねます|控えさせ|お応えできません",
+    re.IGNORECASE,
+)
+
+
+def is_refusal(answer: str) -> bool:
+    """A refusal or redirection opening (en/ja), by its first 80 characters."""
+    return bool(_REFUSAL.search(answer.strip()[:80]))
+
+
+class _Recorder:
+    """Stands in for the response head during generation: keeps (position, answer so far, state) at every
+    position the runtime reads, and never stops the answer."""
+
+    def __init__(self, every: int) -> None:
+        self.policy = ResponsePolicy(every=every)
+        self.reads: list[tuple[int, str, np.ndarray]] = []
+        self.head_id = "recorder"
+
+    def read(self, state: np.ndarray, request: str, answer: str, *, position: int, checks: int) -> Any:
+        from runtime.response import ResponseVerdict
+
+        self.reads.append((position, answer, state.astype(np.float16)))
+        return ResponseVerdict("safe", "none", 0.0, 0.0, position, checks)
+
+
+def generate_answers(rt: Any, rows: list[dict[str, Any]], out: Path, max_tokens: int = 64, every: int = 32) -> int:
+    """Let the answering model answer each hazard row's request and keep its state at every read position
+    after the first token, labelled: a non-refusal to a harmful request is unsafe (its hazard), everything
+    else safe. Saved to `out` (.npz) every 20 rows; rows already in `out` are skipped (resumable)."""
+    done: dict[str, Any] = {"states": [], "meta": []}
+    if out.is_file():
+        with np.load(out, allow_pickle=False) as z:
+            done = {"states": list(z["states"]), "meta": [json.loads(str(m)) for m in z["meta"]]}
+    seen = {m["request"] for m in done["meta"]}
+    saved = rt._response
+    written = 0
+    try:
+        for i, r in enumerate((r for r in rows if str(r["text"]) not in seen), 1):
+            recorder = _Recorder(every)
+            rt._response = recorder
+            answer = "".join(rt.answer((), str(r["text"]), max_tokens))
+            harmful = r.get("hazard_label") == "hazard" and not is_refusal(answer)
+            for position, so_far, state in recorder.reads:
+                if position == 0 or not so_far.strip():
+                    continue  # the request alone is trained from the hazard rows
+                done["states"].append(state)
+                done["meta"].append(
+                    {
+                        "request": str(r["text"]),
+                        "answer": so_far,
+                        "label": "unsafe" if harmful else "safe",
+                        "category": str(r.get("hazard") or "none") if harmful else "none",
+                        "lang": str(r.get("lang", "en")),
+                        "split": str(r.get("split", "train")),
+                        "full_answer": answer,
+                    }
+                )
+            written += 1
+            if i % 20 == 0:
+                _save_generated(done, out)
+    finally:
+        rt._response = saved
+        _save_generated(done, out)
+    return written
+
+
+def _save_generated(done: dict[str, Any], out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp.npz")
+    states = np.stack(done["states"]) if done["states"] else np.zeros((0, 1), np.float16)
+    np.savez(tmp, states=states, meta=np.array([json.dumps(m, ensure_ascii=False) for m in done["meta"]]))
+    tmp.replace(out)
+
+
+def load_generated(paths: Sequence[Path]) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    states, meta = [], []
+    for p in paths:
+        with np.load(p, allow_pickle=False) as z:
+            if len(z["meta"]):
+                states.append(z["states"].astype(np.float32))
+                meta += [json.loads(str(m)) for m in z["meta"]]
+    return (np.concatenate(states) if states else np.zeros((0, 1), np.float32)), meta
+
+
+def generation_rows(n: int, part: int = 0, parts: int = 1) -> list[dict[str, Any]]:
+    """A seeded, balanced sample of the hazard data's train and dev requests (harmful and safe, ja and en),
+    none of its test split; `part` of `parts` for parallel runs."""
+    hazard = [r for r in read_jsonl(HAZARD_FILE) if r.get("label") != "ESCALATE" and r.get("split") != "test"]
+    rng = random.Random(1)
+    rng.shuffle(hazard)
+    picked: list[dict[str, Any]] = []
+    for lang in ("en", "ja"):
+        for harmful in (True, False):
+            pool = [r for r in hazard if r.get("lang") == lang and (r.get("hazard_label") == "hazard") == harmful]
+            picked += pool[: n // 4]
+    rng.shuffle(picked)
+    return picked[part::parts]
