@@ -109,7 +109,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) -> dict[str, Any]:
+def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True, stream: int = 0) -> dict[str, Any]:
     """Run decide() on every row (end to end, as served) and compute the model card's metrics."""
     from runtime.base import Turn
     from training.metrics import decision_metrics, percentile
@@ -127,7 +127,7 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) ->
     out = decision_metrics(rows, preds)
     out["decisions"] = preds
     if getattr(rt, "response_head_id", None):
-        out["with_response_check"] = _with_response_check(rt, rows, preds)
+        out["with_response_check"] = _with_response_check(rt, rows, preds, stream)
     out["latency_ms_p50"] = percentile(lat, 50)
     out["latency_ms_p95"] = percentile(lat, 95)
     out["throughput_rps"] = len(rows) / wall if wall > 0 else None
@@ -137,25 +137,32 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True) ->
     return out
 
 
-def _with_response_check(rt: Any, rows: list[dict[str, Any]], preds: list[Any]) -> dict[str, Any]:
+def _with_response_check(rt: Any, rows: list[dict[str, Any]], preds: list[Any], stream: int = 0) -> dict[str, Any]:
     """What the asker ends with when the answering model's response head reads each ALLOWed request before
     the first answer token (runtime/response.py, position 0): a flagged one is refused (unsafe) or escalated
-    (specialist advice) instead of answered. The later sentence-end checks need generated answers and are
-    measured on the held-out answers by `so8t train-response`."""
+    (specialist advice) instead of answered. With stream=N the answer is also written (N tokens) and the
+    head reads it at its sentence ends as the bot does, so a stop during the answer counts too."""
     import dataclasses
 
     from runtime.base import Turn
     from training.metrics import decision_metrics, percentile
 
     after, cost = [], []
-    stopped = 0
+    stopped = during = 0
     for row, d in zip(rows, preds, strict=True):
         if d.decision != "ALLOW":
             after.append(d)
             continue
         context = [Turn(role=t["role"], text=str(t["text"])) for t in row.get("context") or ()]
         t0 = time.perf_counter()
-        v = rt.screen(context, str(row["text"]))
+        if stream:
+            for _ in rt.answer(context, str(row["text"]), stream):
+                pass
+            v = rt.last_response if rt.last_finish_reason == "flagged" else None
+            if v is not None and v.position > 0:
+                during += 1
+        else:
+            v = rt.screen(context, str(row["text"]))
         cost.append((time.perf_counter() - t0) * 1000)
         if v is None or not v.flagged:
             after.append(d)
@@ -174,6 +181,8 @@ def _with_response_check(rt: Any, rows: list[dict[str, Any]], preds: list[Any]) 
         )
     out = decision_metrics(rows, after)
     out["stopped"] = stopped
+    out["stopped_during_answer"] = during if stream else None
+    out["streamed_tokens"] = stream or None
     out["screen_ms_p50"] = percentile(cost, 50) if cost else None
     return out
 
@@ -264,6 +273,13 @@ def _read_set(name: str, limit: int | None) -> tuple[str, list[dict[str, Any]]]:
 @click.option("--limit", type=int, default=None, help="first N rows only")
 @click.option("--json", "json_out", default=None, help="write the metrics JSON here")
 @click.option("--errors", "errors_out", default=None, help="write every row the gate got wrong (JSONL) here")
+@click.option(
+    "--stream",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="with a response head: write N answer tokens for each ALLOWed row and let the head read them as the bot does",
+)
 @click.pass_obj
 def eval_cmd(
     state: CliState,
@@ -273,6 +289,7 @@ def eval_cmd(
     limit: int | None,
     json_out: str | None,
     errors_out: str | None,
+    stream: int,
 ) -> None:
     """Evaluate the served model on a labelled JSONL file or a named set (public benchmarks are never trained on)."""
     if set_name:
@@ -282,16 +299,23 @@ def eval_cmd(
     if not rows:
         fail(f"{where}: no rows to evaluate")
     rt = _runtime(state)
-    m = evaluate_rows(rt, rows)
+    m = evaluate_rows(rt, rows, stream=stream)
     m["data"] = where
     m["split"] = split
     click.echo(metrics_table(m))
     if "with_response_check" in m:
         w = m["with_response_check"]
-        click.echo(
-            f"\nwith the response check on ALLOWed requests ({w['stopped']} stopped before the first answer token, "
-            f"{_fmt(w['screen_ms_p50'])} ms each, paid by the answer's own prompt evaluation):"
-        )
+        if w.get("streamed_tokens"):
+            click.echo(
+                f"\nwith the response head reading each ALLOWed request and its answer ({w['streamed_tokens']} tokens "
+                f"written): {w['stopped']} stopped, {w['stopped_during_answer']} of them during the answer; "
+                f"{_fmt(w['screen_ms_p50'])} ms per answer:"
+            )
+        else:
+            click.echo(
+                f"\nwith the response check on ALLOWed requests ({w['stopped']} stopped before the first answer "
+                f"token, {_fmt(w['screen_ms_p50'])} ms each, paid by the answer's own prompt evaluation):"
+            )
         click.echo(metrics_table(w).split("\n\nlatency")[0])
     if json_out:
         Path(json_out).parent.mkdir(parents=True, exist_ok=True)
