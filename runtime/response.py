@@ -70,7 +70,7 @@ class ResponseVerdict:
 
 @dataclass(frozen=True)
 class ResponsePolicy:
-    unsafe_threshold: float = 0.5  # p(unsafe) at or above it stops the answer (REFUSE with the hazard)
+    unsafe_threshold: float = 0.6  # p(unsafe) at or above it stops the answer (REFUSE with the hazard)
     escalate_threshold: float = 0.6  # p(escalate) at or above it stops the answer (a person takes the case)
     every: int = 32  # also read the state after this many tokens without a sentence end
 
