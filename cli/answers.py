@@ -118,6 +118,8 @@ def run_answers(rt: Any, questions: list[dict[str, Any]], max_tokens: int, progr
                 "first_piece_s": round(first or total, 3),
                 "total_s": round(total, 3),
                 "pieces": pieces,  # as streamed: the guard is replayed on them, also by --rescore
+                # the response head stopped it (every question here is a safe work question: a false stop)
+                "response_stopped": getattr(rt, "last_finish_reason", None) == "flagged",
             }
         )
         if progress:
@@ -159,6 +161,7 @@ def score_run(records: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, 
         "decode_tokens_per_s": round(tokens / decode_s, 1) if decode_s else 0.0,
         "mean_answer_s": round(seconds / n, 2) if n else 0.0,
         "hit_limit_rate": round(sum(r["hit_limit"] for r in records) / n, 3) if n else 0.0,
+        "response_stops": sum(bool(r.get("response_stopped")) for r in records),
         "records": records,
     }
     if guard_cls is not None:
@@ -293,8 +296,9 @@ def eval_answers(
         click.echo("through runtime.answer_guard (a fallback counts as not usable):")
         click.echo(summary_table(res["guarded"]))
         click.echo(f"guard outcomes: {res['guard_outcomes']}")
-    for k in ("tokens_per_s", "decode_tokens_per_s", "mean_answer_s", "hit_limit_rate", "peak_rss_mb"):
-        click.echo(f"{k:22s} {res[k]}")
+    keys = ("tokens_per_s", "decode_tokens_per_s", "mean_answer_s", "hit_limit_rate", "response_stops", "peak_rss_mb")
+    for k in keys:
+        click.echo(f"{k:22s} {res.get(k, '-')}")
     report = Path(out) if out else REPORT_DIR / f"{res['model']}.md"
     report.parent.mkdir(parents=True, exist_ok=True)
     if report.suffix == ".jsonl":
