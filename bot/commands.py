@@ -24,6 +24,11 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Sources:
+    """What the channel's answers may cite: the knowledge folders visible here."""
+
+
+@dataclass(frozen=True)
 class Report:
     since: float | None
     until: float | None
@@ -49,7 +54,7 @@ class CommandError:
     detail: str = ""
 
 
-Command = Help | Status | Report | Resolve | Appeal | CommandError
+Command = Help | Status | Sources | Report | Resolve | Appeal | CommandError
 
 
 def is_command(text: str) -> bool:
@@ -93,6 +98,8 @@ def parse(text: str, now: float) -> Command:
         return Help()
     if name == "status":
         return Status()
+    if name == "sources":
+        return Sources()
     if name == "report":
         since = until = None
         week: str | None = None

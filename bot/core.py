@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from bot import commands
@@ -496,6 +497,28 @@ class Bot:
             await adapter.update(msg.channel, ref, final)
         return None
 
+    async def _sources(self, channel: str) -> list[dict[str, Any]]:
+        """The knowledge folders this channel's answers may cite, with what the index holds of each."""
+        from kb import stats as kb_stats
+
+        visible = [f for f in self.knowledge if f.visible_in(channel)]
+        try:
+            indexed = await asyncio.to_thread(kb_stats, self.store.path)
+        except Exception:  # noqa: BLE001 - the list of folders still answers the question
+            indexed = {"folders": []}
+        counts = {str(f.get(k)): f for f in indexed.get("folders", []) for k in ("path", "key")}
+        out = []
+        for f in visible:
+            entry = counts.get(f.path, {})
+            out.append(
+                {
+                    "name": Path(f.path).name,
+                    "documents": entry.get("documents", 0),
+                    "restricted": bool(f.channels),
+                }
+            )
+        return out
+
     async def _passages(self, msg: Message) -> list[Passage]:
         """The team's passages for an ALLOWed request that this channel may see (kb/), [] when none is relevant.
         The verdict was made before and never reads them."""
@@ -771,6 +794,8 @@ class Bot:
                 text = self.replies.render("help", lang)
             elif isinstance(cmd, commands.Status):
                 text = self.replies.render("status", lang, **self.status())
+            elif isinstance(cmd, commands.Sources):
+                text = self.replies.render("sources", lang, folders=await self._sources(msg.channel))
             elif isinstance(cmd, commands.Report):
                 if not self.settings.roles.is_admin(msg.platform, msg.user, msg.roles):
                     text = self.replies.render("not_admin", lang, command="report")

@@ -85,3 +85,17 @@ async def test_japanese_questions_get_japanese_source_labels(tmp_path: Path) -> 
         await app.bot.wait_idle()
         assert "出典:\n[1] 交通費" in (await c.bot_replies(asked["thread"]))[0]["text"]
         assert "社内文書は見つからなかった" in (await c.bot_replies(other["thread"]))[0]["text"]
+
+
+async def test_sources_command_lists_what_this_channel_may_cite(tmp_path: Path) -> None:
+    async with console_app(tmp_path, _handbook(tmp_path), runtime=FakeRuntime()) as (app, c):
+        asked = await c.say("alice", "/so8t sources")
+        ja = await c.say("taro", "/so8t sources このチャンネルの出典を見せてください")
+        await app.bot.wait_idle()
+        text = (await c.bot_replies(asked["thread"]))[0]["text"]
+        assert "open — 2 document(s)" in text and "hr" not in text.split("\n", 1)[1]  # #hr-questions only
+        assert "open — 2 件" in (await c.bot_replies(ja["thread"]))[0]["text"]
+    async with console_app(tmp_path / "none", runtime=FakeRuntime()) as (app, c):
+        asked = await c.say("alice", "/so8t sources")
+        await app.bot.wait_idle()
+        assert "No team documents are configured" in (await c.bot_replies(asked["thread"]))[0]["text"]
