@@ -251,6 +251,7 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
         "domain_threshold",
         "severity_terms",
         "response_unsafe",
+        "response_unsafe_answer",
         "response_escalate",
         "response_every",
     }
@@ -263,6 +264,7 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
         "support_review",
         "domain_threshold",
         "response_unsafe",
+        "response_unsafe_answer",
         "response_escalate",
     ):
         if key in safety:

@@ -503,7 +503,9 @@ def train_response_cmd(
         fail(str(exc))
     answerer: Any = getattr(rt, "answerer", rt)
     target = Path(out) if out else response_head_path(answerer.state_key)
-    policy = ResponsePolicy(settings.response_unsafe, settings.response_escalate, settings.response_every)
+    policy = ResponsePolicy(
+        settings.response_unsafe, settings.response_escalate, settings.response_every, settings.response_unsafe_answer
+    )
     files = [Path(g) for g in generated]
     if generate:
         from training.response_train import generate_answers, generation_rows

@@ -324,6 +324,7 @@ class LlamaRuntime:
             unsafe_threshold=settings.response_unsafe,
             escalate_threshold=settings.response_escalate,
             every=settings.response_every,
+            answer_threshold=settings.response_unsafe_answer,
         )
         return ResponseHead.load(path, state_key=self.state_key, n_embd=self.n_embd, policy=policy)
 

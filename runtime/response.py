@@ -70,9 +70,16 @@ class ResponseVerdict:
 
 @dataclass(frozen=True)
 class ResponsePolicy:
-    unsafe_threshold: float = 0.6  # p(unsafe) at or above it stops the answer (REFUSE with the hazard)
+    unsafe_threshold: float = 0.6  # p(unsafe) of the request alone (position 0) at or above it: REFUSE
     escalate_threshold: float = 0.6  # p(escalate) at or above it stops the answer (a person takes the case)
     every: int = 32  # also read the state after this many tokens without a sentence end
+    # p(unsafe) at or above it stops an answer once it is being written (positions after 0); None = as above
+    answer_threshold: float | None = None
+
+    def unsafe_at(self, position: int) -> float:
+        if position > 0 and self.answer_threshold is not None:
+            return self.answer_threshold
+        return self.unsafe_threshold
 
 
 class ResponseHead:
@@ -101,12 +108,13 @@ class ResponseHead:
     def read(self, state: np.ndarray, request: str, answer: str, *, position: int, checks: int) -> ResponseVerdict:
         pv, pc = self.head.predict(state[None, :], [response_text(request, answer)])
         p_unsafe, p_escalate = float(pv[0, 1]), float(pv[0, 2])
+        unsafe_threshold = self.policy.unsafe_at(position)
         label = "safe"
-        if p_unsafe >= self.policy.unsafe_threshold and p_unsafe >= p_escalate:
+        if p_unsafe >= unsafe_threshold and p_unsafe >= p_escalate:
             label = "unsafe"
         elif p_escalate >= self.policy.escalate_threshold:
             label = "escalate"
-        elif p_unsafe >= self.policy.unsafe_threshold:
+        elif p_unsafe >= unsafe_threshold:
             label = "unsafe"
         category = "none"
         if label != "safe":

@@ -69,6 +69,10 @@ def test_reading_says_unsafe_escalate_or_safe_with_the_right_kind_of_category() 
     strict = ResponseHead(head.head, ResponsePolicy(unsafe_threshold=1.01, escalate_threshold=1.01))
     assert not strict.read(state, "x", "First get a detonator", position=1, checks=1).flagged
     assert json.dumps(v.as_dict())  # audited as JSON
+    # a separate threshold once the answer is being written (positions after 0)
+    later = ResponseHead(head.head, ResponsePolicy(unsafe_threshold=0.5, answer_threshold=1.01))
+    assert later.read(state, "a detonator?", "", position=0, checks=1).flagged
+    assert not later.read(state, "x", "First get a detonator", position=9, checks=2).flagged
 
 
 def test_a_head_trained_on_other_states_is_refused_in_one_line(tmp_path: Path) -> None:
