@@ -319,6 +319,7 @@ def register(group: click.Group) -> None:
             f"Head: {info.get('head_id') or '?'}" + (f"  ({info['head_error']})" if info.get("head_error") else ""),
             f"Hazard head: {info.get('hazard_head_id') or 'none (n-grams only)'}"
             + (f"  ({info['hazard_head_error']})" if info.get("hazard_head_error") else ""),
+            f"Response head: {', '.join(info.get('response_heads') or []) or 'none (answers are not watched)'}",
             f"Store: {settings.db_path}" + ("" if info["store_exists"] else "  (not created yet: run `so8t serve`)"),
             f"Open cases: {info['open_total']}" + "".join(f" · {d} {n}" for d, n in open_by_domain.items()),
             "Queue: only inside `so8t serve` (see /healthz or /so8t status in chat)",

@@ -33,9 +33,24 @@ from runtime.gate import GatePolicy, Signals, fail_closed, gate
 from runtime.hazards import HAZARD_CLASSES
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
-from runtime.models import HEADS_DIR, backbone_for, fingerprint, model_name, resolve_model_path, shipped_adapter
+from runtime.models import (
+    HEADS_DIR,
+    HYBRID_ANSWER_BACKBONE,
+    backbone_for,
+    fingerprint,
+    model_name,
+    resolve_model_path,
+    shipped_adapter,
+)
 from runtime.prompts import SYSTEM_PROMPT, build_messages, fallback_template
-from runtime.response import ResponseHead, ResponsePolicy, ResponseVerdict, ends_sentence
+from runtime.response import (
+    RESPONSE_CLASSES,
+    RESPONSE_LABELS,
+    ResponseHead,
+    ResponsePolicy,
+    ResponseVerdict,
+    ends_sentence,
+)
 from runtime.settings import ModelSettings
 
 import llama_cpp  # isort: skip
@@ -718,4 +733,32 @@ def describe_model(settings: ModelSettings) -> dict[str, Any]:
             ).head_id
         except HeadError as exc:
             out["hazard_head_error"] = str(exc)
+    out["response_heads"] = _response_heads(settings)
+    return out
+
+
+def _response_heads(settings: ModelSettings) -> list[str]:
+    """Ids of the response heads that would watch answers: the configured file, else the shipped ones for the
+    answering model's GGUF (which one applies depends on its prompt format, known once it is loaded)."""
+    if settings.response_head:
+        if settings.response_head.lower() in ("none", "off"):
+            return []
+        files = [Path(settings.response_head)]
+    else:
+        try:
+            own = ModelFiles.resolve(settings).path
+            answer = settings.answer_model
+            if answer is None:  # automatic, as runtime.loader: a base backbone gets the embedded instruct model
+                backbone = backbone_for(own)
+                answer = HYBRID_ANSWER_BACKBONE.name if backbone is not None and backbone.kind == "base" else "self"
+            gguf = own if answer == "self" else resolve_model_path(answer)
+        except (ModelLoadError, OSError):
+            return []
+        files = sorted(HEADS_DIR.glob(f"response-{fingerprint(gguf)}-*.npz"))
+    out = []
+    for f in files:
+        try:
+            out.append(SafetyHead.load(f, labels=RESPONSE_LABELS, categories=RESPONSE_CLASSES).head_id)
+        except HeadError as exc:
+            out.append(f"{f.name}: {exc}")
     return out

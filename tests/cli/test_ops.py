@@ -219,6 +219,7 @@ def test_status_shows_model_heads_store_cases_and_jobs_without_loading_the_model
     assert r.exit_code == 0, r.output
     info = json.loads(r.output)
     assert info["model_id"] and info["head_id"] and "hazard_head_id" in info
+    assert [h.startswith("response-") for h in info["response_heads"]] == [True]  # the shipped one for Qwen
     assert info["store"] == str(db) and info["open_total"] == 1 and info["open_by_domain"] == {"hr": 1}
     jobs = {j["name"]: j for j in info["jobs"]}
     assert set(jobs) == {"report", "feedback", "retrain", "audit", "kb"}
