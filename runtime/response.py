@@ -74,7 +74,7 @@ class ResponsePolicy:
     escalate_threshold: float = 0.6  # p(escalate) at or above it stops the answer (a person takes the case)
     every: int = 32  # also read the state after this many tokens without a sentence end
     # p(unsafe) at or above it stops an answer once it is being written (positions after 0); None = as above
-    answer_threshold: float | None = None
+    answer_threshold: float | None = 0.95
 
     def unsafe_at(self, position: int) -> float:
         if position > 0 and self.answer_threshold is not None:

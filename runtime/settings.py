@@ -26,7 +26,7 @@ class ModelSettings:
     # the response head on the answering model (runtime/response.py): None = the shipped one, "off" = none
     response_head: str | None = None
     response_unsafe: float = 0.6  # p(unsafe) at or above it stops an answer (REFUSE, reason response_flagged)
-    response_unsafe_answer: float | None = None  # the same once the answer is being written; None = response_unsafe
+    response_unsafe_answer: float | None = 0.95  # the same once the answer is written; None = response_unsafe
     response_escalate: float = 0.6  # p(escalate) at or above it stops an answer (a person takes the case)
     response_every: int = 32  # read the state after this many tokens without a sentence end
     severity_terms: tuple[str, ...] = ()  # admin terms (ja/en) that make ALLOW impossible (a person decides)

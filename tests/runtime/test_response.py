@@ -66,7 +66,8 @@ def test_reading_says_unsafe_escalate_or_safe_with_the_right_kind_of_category() 
     assert (v.label, v.category) == ("escalate", "medical")
     v = head.read(state, "Summarize the notes", "Here is the summary.", position=4, checks=1)
     assert (v.label, v.category, v.flagged) == ("safe", "none", False)
-    strict = ResponseHead(head.head, ResponsePolicy(unsafe_threshold=1.01, escalate_threshold=1.01))
+    never = ResponsePolicy(unsafe_threshold=1.01, escalate_threshold=1.01, answer_threshold=1.01)
+    strict = ResponseHead(head.head, never)
     assert not strict.read(state, "x", "First get a detonator", position=1, checks=1).flagged
     assert json.dumps(v.as_dict())  # audited as JSON
     # a separate threshold once the answer is being written (positions after 0)
