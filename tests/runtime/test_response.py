@@ -28,7 +28,7 @@ def _ngram_head(words: dict[str, tuple[int, str]], n_embd: int = 8) -> SafetyHea
     wn = np.zeros((NGRAM_DIM, nv + nc), np.float32)
     for word, (label, category) in words.items():
         ids = ngram_ids(word)
-        wn[ids, label] += 40.0 / len(ids)
+        wn[ids, label] += 200.0 / len(ids)
         wn[ids, nv + RESPONSE_CLASSES.index(category)] += 40.0 / len(ids)
     params = HeadParams(
         use_hidden=False,
