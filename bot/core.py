@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from runtime.lang import detect_lang
 from runtime.response import ResponseVerdict
 
 log = logging.getLogger("so8t.bot")
+_QUOTE_MARK = re.compile(r"(?m)^[ \t]*>[ \t]?")
 
 CARD_BUTTONS = (
     ("approve", "Approve", "primary"),
@@ -461,7 +463,7 @@ class Bot:
                 async for piece in pieces:
                     if guard.feed(piece):
                         break  # closing the stream stops generation
-                    text, now = mask(guard.visible.strip()).text, time.monotonic()
+                    text, now = self._postable(guard.visible, bool(passages)), time.monotonic()
                     if text and text != posted and (ref is None or now - last >= self.settings.stream_update_s):
                         if ref is None:
                             ref = await adapter.reply(msg.channel, msg.thread, text, key=key)
@@ -486,7 +488,10 @@ class Bot:
         self._record_answer(decision_id, result.outcome)
         if result.outcome != "ok":
             log.info("event %s: answer guard: %s", msg.event_id, result.outcome)
-        final = self.replies.render("answer_fallback", lang) if result.fallback else mask(result.text).text
+        if result.fallback:
+            final = self.replies.render("answer_fallback", lang)
+        else:
+            final = self._postable(result.text, bool(passages))
         if passages:  # the documents the answer was written from, numbered as the answer cites them
             final += "\n\n" + self.replies.render("answer_sources", lang, sources=kb_sources(passages))
         elif self.knowledge and not result.fallback:
@@ -518,6 +523,14 @@ class Bot:
                 }
             )
         return out
+
+    @staticmethod
+    def _postable(text: str, grounded: bool) -> str:
+        """What may be posted of an answer: personal data masked; in a grounded answer, the "> " quote marks
+        of the prompt's document block taken off the lines a small model copies from it."""
+        if grounded:
+            text = _QUOTE_MARK.sub("", text)
+        return mask(text.strip()).text
 
     async def _passages(self, msg: Message) -> list[Passage]:
         """The team's passages for an ALLOWed request that this channel may see (kb/), [] when none is relevant.

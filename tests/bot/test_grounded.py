@@ -99,3 +99,18 @@ async def test_sources_command_lists_what_this_channel_may_cite(tmp_path: Path) 
         asked = await c.say("alice", "/so8t sources")
         await app.bot.wait_idle()
         assert "No team documents are configured" in (await c.bot_replies(asked["thread"]))[0]["text"]
+
+
+async def test_quote_marks_a_small_model_copies_from_the_documents_are_not_posted(tmp_path: Path) -> None:
+    from tests.fakes import ScriptedRuntime
+
+    q = "How many days do I have to submit an expense report?"
+    copied = ["Deadline\n", "> Submit every expense report in the Ledgerly system ", "within 30 days.\n>\n> Thanks."]
+    rt = ScriptedRuntime(scripts={q: (copied, "stop")})
+    async with console_app(tmp_path, _handbook(tmp_path), runtime=rt) as (app, c):
+        asked = await c.say("alice", q)
+        await app.bot.wait_idle()
+        text = (await c.bot_replies(asked["thread"]))[0]["text"]
+        body = text.split("\n\nSources:")[0]
+        assert "Submit every expense report in the Ledgerly system within 30 days." in body
+        assert not [line for line in body.splitlines() if line.lstrip().startswith(">")]
