@@ -588,7 +588,6 @@ class Bot:
             text_sha256=self.store.text_hash(msg.text),
         )
         stop_id = self.store.append_response(decision_id, record, verdict.as_dict())
-        self.metrics.decisions.inc(stop.decision, stop.category)
         if not unsafe:
             await self._escalate("escalate", stop_id, stop, msg, masked, msg.text)
             return
