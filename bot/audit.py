@@ -506,10 +506,12 @@ class AuditStore:
             return _sha(text)
         return hmac.new(self.audit_key, text.encode("utf-8"), hashlib.sha256).hexdigest()
 
-    def append_decision(self, rec: DecisionRecord) -> int:
+    @staticmethod
+    def _record_row(rec: DecisionRecord, kind: str, probs: dict[str, Any]) -> dict[str, Any]:
+        """A decisions-table row of a verdict (the request's, or the answer's with kind "response")."""
         d = rec.decision
-        row = {
-            "kind": "decision",
+        return {
+            "kind": kind,
             "ts": rec.ts,
             "platform": rec.platform,
             "channel": rec.channel,
@@ -520,7 +522,7 @@ class AuditStore:
             "verdict": d.decision,
             "category": d.category,
             "confidence": round(float(d.confidence), 6),
-            "probs": json.dumps({k: round(float(v), 6) for k, v in d.probs.items()}, sort_keys=True),
+            "probs": json.dumps(probs, sort_keys=True),
             "rationale": d.rationale,
             "reason": d.reason,
             "latency_ms": round(rec.latency_ms, 3),
@@ -530,35 +532,16 @@ class AuditStore:
             "text_sha256": rec.text_sha256,
             "escalation_id": None,
         }
+
+    def append_decision(self, rec: DecisionRecord) -> int:
+        probs = {k: round(float(v), 6) for k, v in rec.decision.probs.items()}
+        row = self._record_row(rec, "decision", probs)
         return self._write(lambda c: self._append(c, row))
 
     def append_response(self, decision_id: int, rec: DecisionRecord, verdict: dict[str, Any]) -> int:
         """The verdict on the answer beside the verdict on the request: a chained row of kind "response"
         that refers to the request's decision row (reason response_flagged when the answer was stopped)."""
-        d = rec.decision
-        row = {
-            "kind": "response",
-            "ts": rec.ts,
-            "platform": rec.platform,
-            "channel": rec.channel,
-            "thread": rec.thread,
-            "user": rec.user,
-            "event_id": rec.event_id,
-            "lang": d.lang,
-            "verdict": d.decision,
-            "category": d.category,
-            "confidence": round(float(d.confidence), 6),
-            "probs": json.dumps(verdict, sort_keys=True),
-            "rationale": d.rationale,
-            "reason": d.reason,
-            "latency_ms": round(rec.latency_ms, 3),
-            "model_id": d.model_id,
-            "head_id": d.head_id,
-            "text_masked": rec.text_masked,
-            "text_sha256": rec.text_sha256,
-            "escalation_id": None,
-            "ref_id": decision_id,
-        }
+        row = {**self._record_row(rec, "response", verdict), "ref_id": decision_id}
         return self._write(lambda c: self._append(c, row))
 
     def record_answer(self, decision_id: int, outcome: str, ts: float) -> None:

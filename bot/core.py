@@ -343,20 +343,7 @@ class Bot:
             else:
                 self.metrics.decide_s.observe(latency_ms / 1000.0)
                 try:
-                    decision_id = self.store.append_decision(
-                        DecisionRecord(
-                            ts=self.clock(),
-                            platform=msg.platform,
-                            channel=msg.channel,
-                            thread=msg.thread,
-                            user=msg.user,
-                            event_id=msg.event_id,
-                            decision=decision,
-                            latency_ms=latency_ms,
-                            text_masked=masked,
-                            text_sha256=self.store.text_hash(msg.text),
-                        )
-                    )
+                    decision_id = self.store.append_decision(self._record(msg, decision, latency_ms, masked))
                 except StoreError as exc:
                     log.error("not acting on event %s: %s", msg.event_id, exc)
                     self.metrics.errors.inc("store")
@@ -409,6 +396,21 @@ class Bot:
             )
             await self._escalate(kind, decision_id, decision, msg, masked, msg.text)
         return "done"
+
+    def _record(self, msg: Message, decision: Decision, latency_ms: float, masked: str) -> DecisionRecord:
+        """What the audit keeps of a verdict on this message: the masked text and its keyed hash."""
+        return DecisionRecord(
+            ts=self.clock(),
+            platform=msg.platform,
+            channel=msg.channel,
+            thread=msg.thread,
+            user=msg.user,
+            event_id=msg.event_id,
+            decision=decision,
+            latency_ms=latency_ms,
+            text_masked=masked,
+            text_sha256=self.store.text_hash(msg.text),
+        )
 
     def _runtime_error_decision(self, text: str) -> Decision:
         return Decision(
@@ -575,19 +577,7 @@ class Bot:
             model_id=decision.model_id,
             head_id=str(getattr(self.runtime, "response_head_id", None) or "response"),
         )
-        record = DecisionRecord(
-            ts=self.clock(),
-            platform=msg.platform,
-            channel=msg.channel,
-            thread=msg.thread,
-            user=msg.user,
-            event_id=msg.event_id,
-            decision=stop,
-            latency_ms=0.0,
-            text_masked=masked,
-            text_sha256=self.store.text_hash(msg.text),
-        )
-        stop_id = self.store.append_response(decision_id, record, verdict.as_dict())
+        stop_id = self.store.append_response(decision_id, self._record(msg, stop, 0.0, masked), verdict.as_dict())
         if not unsafe:
             await self._escalate("escalate", stop_id, stop, msg, masked, msg.text)
             return
