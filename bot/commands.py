@@ -1,6 +1,7 @@
 """`/so8t ...` commands, parsed once for every platform (adapters hand over the text as typed).
 
-parse() never raises: bad input becomes a CommandError with one line for the user.
+parse() never raises: bad input becomes a CommandError with one line for the user. Each command has a
+`name`, the key of its handler in bot/handlers.py.
 """
 
 from __future__ import annotations
@@ -9,27 +10,31 @@ import re
 import shlex
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import ClassVar
 
 PREFIXES = ("/so8t", "!so8t")
 
 
 @dataclass(frozen=True)
 class Help:
-    pass
+    name: ClassVar[str] = "help"
 
 
 @dataclass(frozen=True)
 class Status:
-    pass
+    name: ClassVar[str] = "status"
 
 
 @dataclass(frozen=True)
 class Sources:
     """What the channel's answers may cite: the knowledge folders visible here."""
 
+    name: ClassVar[str] = "sources"
+
 
 @dataclass(frozen=True)
 class Report:
+    name: ClassVar[str] = "report"
     since: float | None
     until: float | None
     week: str | None = None  # ISO week (2026-W47) in the reports' time zone; replaces since/until
@@ -37,6 +42,7 @@ class Report:
 
 @dataclass(frozen=True)
 class Resolve:
+    name: ClassVar[str] = "resolve"
     escalation_id: int
     action: str  # approve | decline | answer
     text: str
@@ -44,11 +50,13 @@ class Resolve:
 
 @dataclass(frozen=True)
 class Appeal:
+    name: ClassVar[str] = "appeal"
     decision_id: int | None  # None: the last REFUSE in this thread
 
 
 @dataclass(frozen=True)
 class CommandError:
+    name: ClassVar[str] = "error"
     message: str  # one line, shown to the user
     key: str = "bad_command"  # template key for the localized text
     detail: str = ""

@@ -1,10 +1,12 @@
-"""A tiny Prometheus text-format registry (counters, gauges, histograms) — no extra dependency."""
+"""A tiny Prometheus text-format registry (counters, gauges, histograms) — no extra dependency — and the
+Bot's own metrics (`BotMetrics`, served on /metrics)."""
 
 from __future__ import annotations
 
 import bisect
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -92,3 +94,57 @@ class Registry:
         for item in self.items:
             lines += item.render()
         return "\n".join(lines) + "\n"
+
+
+@dataclass
+class BotMetrics:
+    """The Bot's counters and histograms, each added to `registry` (the Bot adds its gauges)."""
+
+    registry: Registry = field(default_factory=Registry)
+    events: Counter = field(
+        default_factory=lambda: Counter("so8t_events_total", "Events received by outcome", ("outcome",))
+    )
+    decisions: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_decisions_total", "Safety decisions by verdict and category", ("verdict", "category")
+        )
+    )
+    opened: Counter = field(
+        default_factory=lambda: Counter("so8t_escalations_opened_total", "Escalations opened", ("domain", "kind"))
+    )
+    resolved: Counter = field(
+        default_factory=lambda: Counter("so8t_escalations_resolved_total", "Escalations resolved", ("domain", "action"))
+    )
+    errors: Counter = field(
+        default_factory=lambda: Counter("so8t_errors_total", "Failures handled (fail closed)", ("kind",))
+    )
+    answers: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_answers_total", "ALLOW answers by what the answer guard did (ok, cut, fallback)", ("outcome",)
+        )
+    )
+    response_stops: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_response_stops_total", "ALLOW answers stopped by the response head", ("verdict", "category")
+        )
+    )
+    decide_s: Histogram = field(default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency"))
+    answer_s: Histogram = field(default_factory=lambda: Histogram("so8t_answer_seconds", "Answer generation latency"))
+    handle_s: Histogram = field(
+        default_factory=lambda: Histogram("so8t_handle_seconds", "Received to finished, per message")
+    )
+
+    def __post_init__(self) -> None:
+        for item in (
+            self.events,
+            self.decisions,
+            self.opened,
+            self.resolved,
+            self.errors,
+            self.answers,
+            self.response_stops,
+            self.decide_s,
+            self.answer_s,
+            self.handle_s,
+        ):
+            self.registry.add(item)

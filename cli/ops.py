@@ -268,7 +268,7 @@ def register(group: click.Group) -> None:
         """What `/so8t status` shows in chat, from the shell: model, adapter, heads, store, open cases,
         scheduled jobs (last and next runs). Loads no model (ids come from the files and the heads'
         metadata) and needs no platform tokens; the request queue lives inside `so8t serve` (/healthz)."""
-        from bot.core import _job_line
+        from bot.status import job_line
         from runtime.llama import describe_model
         from serve.ops_settings import load_ops_settings
 
@@ -324,7 +324,7 @@ def register(group: click.Group) -> None:
             f"Open cases: {info['open_total']}" + "".join(f" · {d} {n}" for d, n in open_by_domain.items()),
             "Queue: only inside `so8t serve` (see /healthz or /so8t status in chat)",
         ]
-        for j in map(_job_line, jobs_status):
+        for j in map(job_line, jobs_status):
             summary = f" ({j['summary']})" if j["summary"] else ""
             lines.append(f"Job {j['name']}: {j['schedule']} · last {j['last']}{summary} · next {j['next']}")
         click.echo("\n".join(lines))
