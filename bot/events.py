@@ -5,6 +5,8 @@ No platform dict travels past an adapter's translate.py; these are all the core 
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -20,6 +22,29 @@ class Button:
     label: str
     value: str
     style: Literal["primary", "danger", "default"] = "default"
+
+
+def buttons_to_json(buttons: Sequence[Button]) -> str:
+    """The one encoding of a message's buttons where adapters keep them (the console's messages, the
+    Slack and Discord ledgers): a JSON list of {action, label, value, style}."""
+    return json.dumps([{"action": b.action, "label": b.label, "value": b.value, "style": b.style} for b in buttons])
+
+
+def buttons_from_json(raw: str | None) -> tuple[Button, ...]:
+    """Buttons back from `buttons_to_json`; also reads the older [action, label, value, style] rows the
+    Slack and Discord ledgers wrote. Empty or unreadable text gives no buttons."""
+    try:
+        items = json.loads(raw or "[]")
+    except json.JSONDecodeError:
+        return ()
+    out = []
+    for item in items:
+        if isinstance(item, dict):
+            action, label, value, style = item["action"], item["label"], item["value"], item.get("style", "default")
+        else:
+            action, label, value, style = item
+        out.append(Button(str(action), str(label), str(value), style))
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from adapters.console.translate import BOT_USER, PLATFORM, BadRequest
 from adapters.console.workspace import Workspace
 from bot import commands, reports
 from bot.errors import StoreError
-from bot.events import Button
+from bot.events import Button, buttons_from_json, buttons_to_json
 from runtime.base import REVIEW_DOMAINS, Turn
 
 if TYPE_CHECKING:
@@ -63,12 +63,12 @@ class ConsoleAdapter:
         kind: str = "answer",
     ) -> str:
         row, _ = self.workspace.add(
-            channel, thread, BOT_USER, text, key, translate.buttons_to_json(tuple(buttons)), kind
+            channel, thread, BOT_USER, text, key, buttons_to_json(buttons), kind
         )
         return str(row["id"])
 
     async def post(self, channel: str, text: str, key: str, buttons: Sequence[Button] = (), kind: str = "card") -> str:
-        row, _ = self.workspace.add(channel, None, BOT_USER, text, key, translate.buttons_to_json(tuple(buttons)), kind)
+        row, _ = self.workspace.add(channel, None, BOT_USER, text, key, buttons_to_json(buttons), kind)
         return str(row["id"])
 
     async def post_file(self, channel: str, text: str, filename: str, content: bytes, key: str) -> str:
@@ -79,7 +79,7 @@ class ConsoleAdapter:
         return str(row["id"])
 
     async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
-        self.workspace.update(ref, text, None if buttons is None else translate.buttons_to_json(tuple(buttons)))
+        self.workspace.update(ref, text, None if buttons is None else buttons_to_json(buttons))
 
     async def thread_context(self, channel: str, thread: str, before: str, limit: int) -> list[Turn]:
         turns: list[Turn] = []
@@ -213,7 +213,7 @@ class ConsoleAdapter:
             event_id = req.event_id or f"act-{uuid.uuid4().hex[:16]}"
             ev = translate.to_action(
                 req,
-                translate.buttons_from_json(row.get("actions")),
+                buttons_from_json(row.get("actions")),
                 row["channel"],
                 row["thread"],
                 event_id,

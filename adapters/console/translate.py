@@ -11,7 +11,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from bot.events import ACTION_NAMES, ActionEvent, Button, Message
+from bot.events import ACTION_NAMES, ActionEvent, Button, Message, buttons_from_json
 
 PLATFORM = "console"
 BOT_USER = "so8t"
@@ -170,16 +170,6 @@ def to_action(
                 ts,
             )
     raise BadRequest(f"message {req.message_id[:40]!r} has no {req.action!r} button", 409)
-
-
-def buttons_to_json(buttons: tuple[Button, ...]) -> str:
-    return json.dumps([{"action": b.action, "label": b.label, "value": b.value, "style": b.style} for b in buttons])
-
-
-def buttons_from_json(raw: str | None) -> tuple[Button, ...]:
-    if not raw:
-        return ()
-    return tuple(Button(b["action"], b["label"], b["value"], b.get("style", "default")) for b in json.loads(raw))
 
 
 def message_to_api(row: dict[str, Any]) -> dict[str, Any]:

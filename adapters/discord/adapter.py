@@ -36,7 +36,7 @@ from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
 from bot.config import Config, check_keys
 from bot.errors import ConfigError, StoreError
-from bot.events import ActionEvent, Button, Escalation, Message
+from bot.events import ActionEvent, Button, Escalation, Message, buttons_to_json
 from runtime.base import Turn
 
 if TYPE_CHECKING:
@@ -797,7 +797,7 @@ class DiscordAdapter:
             sent = await dest.send(piece or "\u200b", **kwargs)
             ref = str(sent.id)
             btns = buttons if i == 0 else ()
-            self.ledger.put(PLATFORM, Posted(part_key, ref, target, thread, kind, _buttons_json(btns)))
+            self.ledger.put(PLATFORM, Posted(part_key, ref, target, thread, kind, buttons_to_json(btns)))
             self.throttle.touched(ref)
             first = first or ref
         return first
@@ -856,10 +856,6 @@ class _CheckedWebhooks(AsyncWebhookAdapter):
 
     async def request(self, route: discord.http.Route, session: aiohttp.ClientSession, **kwargs: Any) -> Any:
         return await self.adapter._checked(route, super().request(route, session, **kwargs))
-
-
-def _buttons_json(buttons: Sequence[Button]) -> str:
-    return json.dumps([[b.action, b.label, b.value, b.style] for b in buttons])
 
 
 def create(

@@ -53,7 +53,7 @@ from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
 from bot.config import Config, check_keys
 from bot.errors import ConfigError, StoreError
-from bot.events import Button
+from bot.events import Button, buttons_from_json, buttons_to_json
 from runtime.base import Turn
 
 if TYPE_CHECKING:
@@ -589,9 +589,9 @@ class SlackAdapter:
     async def update(self, channel: str, ref: str, text: str, buttons: Sequence[Button] | None = None) -> None:
         row = self.ledger.by_ref(PLATFORM, ref)
         if buttons is not None and row is not None:
-            self.ledger.set_buttons(PLATFORM, ref, translate.buttons_to_json(buttons))
+            self.ledger.set_buttons(PLATFORM, ref, buttons_to_json(buttons))
         channel_id = row.channel if row is not None else self._channel_id(channel)
-        keep = translate.buttons_from_json(row.buttons) if row is not None else ()
+        keep = buttons_from_json(row.buttons) if row is not None else ()
         shown = tuple(buttons) if buttons is not None else keep
         remove = buttons is not None and not buttons
 
@@ -651,7 +651,7 @@ class SlackAdapter:
             if real != channel_id:
                 self.ledger.set_alias(PLATFORM, channel, real)
                 channel_id = real
-            self.ledger.put(PLATFORM, Posted(part_key, ts, real, thread, kind, translate.buttons_to_json(btns)))
+            self.ledger.put(PLATFORM, Posted(part_key, ts, real, thread, kind, buttons_to_json(btns)))
             self.throttle.touched(ts)
             first = first or ts
         if thread:

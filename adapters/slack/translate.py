@@ -277,18 +277,6 @@ def blocks(
     return out
 
 
-def buttons_to_json(buttons: Sequence[Button]) -> str:
-    return json.dumps([[b.action, b.label, b.value, b.style] for b in buttons])
-
-
-def buttons_from_json(raw: str) -> tuple[Button, ...]:
-    try:
-        items = json.loads(raw or "[]")
-    except json.JSONDecodeError:
-        return ()
-    return tuple(Button(str(a), str(label), str(v), s) for a, label, v, s in items)
-
-
 def ephemeral_summary(text: str, has_file: bool) -> str:
     """What fits an ephemeral message; the whole text goes into the file when there is one."""
     if len(text) <= EPHEMERAL_LIMIT:

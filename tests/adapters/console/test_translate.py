@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adapters.console import translate as t
-from bot.events import Button
+from bot.events import Button, buttons_to_json
 
 CHANNELS = ("general", "hr-review")
 
@@ -64,10 +64,9 @@ def test_action_translation_needs_the_button() -> None:
         t.action_request({"message_id": "m1", "action": "delete", "user": "x"})
 
 
-def test_buttons_round_trip_and_api_view() -> None:
+def test_buttons_api_view() -> None:
     buttons = (Button("approve", "Approve", "1", "primary"),)
-    raw = t.buttons_to_json(buttons)
-    assert t.buttons_from_json(raw) == buttons and t.buttons_from_json(None) == ()
+    raw = buttons_to_json(buttons)
     row = {
         "id": "m",
         "channel": "general",
