@@ -1,29 +1,14 @@
-"""What the chat adapters have posted, kept in the bot's SQLite file so posting stays exactly-once
-across restarts: key -> message ref (with its channel, thread, kind and buttons), the threads the
-bot takes part in (for follow-ups without a mention), and channel names resolved to ids."""
+"""What the chat adapters have posted, kept in the bot's store so posting stays exactly-once across
+restarts and across replicas: key -> message ref (with its channel, thread, kind and buttons), the threads
+the bot takes part in (for follow-ups without a mention), and channel names resolved to ids. The tables are
+created by the store's migrations (bot/store/migrations.py, v5); SQLite or PostgreSQL alike."""
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.errors import StoreError
-
-_SCHEMA = (
-    """CREATE TABLE IF NOT EXISTS adapter_posts (
-        platform TEXT NOT NULL, key TEXT NOT NULL, ref TEXT NOT NULL, channel TEXT NOT NULL,
-        thread TEXT, kind TEXT NOT NULL, buttons TEXT NOT NULL DEFAULT '[]',
-        PRIMARY KEY (platform, key))""",
-    "CREATE INDEX IF NOT EXISTS adapter_posts_ref ON adapter_posts(platform, ref)",
-    """CREATE TABLE IF NOT EXISTS adapter_threads (
-        platform TEXT NOT NULL, channel TEXT NOT NULL, thread TEXT NOT NULL, target TEXT NOT NULL,
-        PRIMARY KEY (platform, channel, thread))""",
-    "CREATE INDEX IF NOT EXISTS adapter_threads_target ON adapter_threads(platform, target)",
-    """CREATE TABLE IF NOT EXISTS adapter_aliases (
-        platform TEXT NOT NULL, name TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (platform, name))""",
-)
+from bot.store import Database
 
 
 @dataclass(frozen=True)
@@ -37,30 +22,19 @@ class Posted:
 
 
 class Ledger:
-    """One small table set per platform; every SQLite failure becomes a one-line StoreError."""
+    """One small table set per platform; every database failure becomes a one-line StoreError."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = str(path)
-        self._lock = threading.Lock()
-        try:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=5.0)
-            self.conn.execute("PRAGMA busy_timeout = 5000")
-            for sql in _SCHEMA:
-                self.conn.execute(sql)
-        except (OSError, sqlite3.Error) as exc:
-            raise StoreError(f"cannot open the adapter ledger in {self.path}: {exc}") from None
+        """`path`: the store (a SQLite path or a postgresql:// URL), migrated when it is behind."""
+        self.db = Database(path, what="adapter ledger in", role="adapter ledger")
+        self.path = self.db.label
+        self._order = self.db.dialect.order_col
 
     def _exec(self, sql: str, params: tuple[str | None, ...]) -> list[tuple[str, ...]]:
-        with self._lock:
-            try:
-                return list(self.conn.execute(sql, params).fetchall())
-            except sqlite3.Error as exc:
-                raise StoreError(f"adapter ledger failed ({self.path}): {exc}") from None
+        return self.db.execute(sql, params)
 
     def close(self) -> None:
-        with self._lock:
-            self.conn.close()
+        self.db.close()
 
     # ------------------------------------------------------------------ posts
     def get(self, platform: str, key: str) -> Posted | None:
@@ -73,15 +47,15 @@ class Ledger:
     def by_ref(self, platform: str, ref: str) -> Posted | None:
         rows = self._exec(
             "SELECT key, ref, channel, thread, kind, buttons FROM adapter_posts WHERE platform=? AND ref=?"
-            " ORDER BY rowid LIMIT 1",
+            f" ORDER BY {self._order} LIMIT 1",
             (platform, ref),
         )
         return Posted(*rows[0]) if rows else None
 
     def put(self, platform: str, posted: Posted) -> None:
         self._exec(
-            "INSERT OR IGNORE INTO adapter_posts(platform, key, ref, channel, thread, kind, buttons)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO adapter_posts(platform, key, ref, channel, thread, kind, buttons)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (platform, posted.key, posted.ref, posted.channel, posted.thread, posted.kind, posted.buttons),
         )
 
@@ -91,7 +65,7 @@ class Ledger:
     def parts(self, platform: str, key: str) -> list[str]:
         """Refs of the continuation messages of a long post (keys `key#2`, `key#3`, ...), in order."""
         rows = self._exec(
-            "SELECT ref FROM adapter_posts WHERE platform=? AND key LIKE ? ESCAPE '\\' ORDER BY rowid",
+            f"SELECT ref FROM adapter_posts WHERE platform=? AND key LIKE ? ESCAPE '\\' ORDER BY {self._order}",
             (platform, key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "#%"),
         )
         return [r[0] for r in rows]
@@ -109,7 +83,7 @@ class Ledger:
     def join_thread(self, platform: str, channel: str, thread: str, target: str | None = None) -> None:
         """Remember that the bot takes part in this thread (`target`: where its messages go)."""
         self._exec(
-            "INSERT OR IGNORE INTO adapter_threads(platform, channel, thread, target) VALUES (?, ?, ?, ?)",
+            "INSERT INTO adapter_threads(platform, channel, thread, target) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
             (platform, channel, thread, target or thread),
         )
 
@@ -135,6 +109,7 @@ class Ledger:
 
     def set_alias(self, platform: str, name: str, channel_id: str) -> None:
         self._exec(
-            "INSERT OR REPLACE INTO adapter_aliases(platform, name, id) VALUES (?, ?, ?)",
+            "INSERT INTO adapter_aliases(platform, name, id) VALUES (?, ?, ?) "
+            "ON CONFLICT(platform, name) DO UPDATE SET id = excluded.id",
             (platform, name, channel_id),
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import SCHEMA_VERSION, AuditStore, DecisionRecord
+from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord
 from bot.errors import StoreError
 from bot.events import Resolution
 from runtime.base import Decision
@@ -48,7 +48,7 @@ def test_wal_and_versioned_migrations(tmp_path: Path) -> None:
     store = AuditStore(tmp_path / "sub" / "a.db")
     assert store.schema_version() == SCHEMA_VERSION
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert {"events", "decisions", "escalations"} <= set(store.db.table_names())
+    assert {"events", "decisions", "escalations"} <= store.table_names()
     store.close()
     again = AuditStore(tmp_path / "sub" / "a.db")  # reopening does not re-run migrations
     assert again.schema_version() == SCHEMA_VERSION

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.audit import (
+from bot.store import (
     CHAIN_V2,
     STORED_FIELDS,
     AuditStore,
