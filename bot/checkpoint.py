@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AUDIT_KEY_ENV, AuditStore
+from bot.store import AUDIT_KEY_ENV, AuditStore
 from bot.errors import StoreError
 
 CHECKPOINT_ENV = "SO8T_AUDIT_CHECKPOINT"

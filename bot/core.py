@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from bot import commands
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.config import KnowledgeFolder
 from bot.errors import StoreError
 from bot.escalations import Escalations

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.events import Escalation, Message, Resolution
 from bot.settings import EscalationSettings, RoleSettings
 from runtime.base import REVIEW_DOMAINS, Decision

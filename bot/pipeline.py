@@ -15,7 +15,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from bot.audit import DecisionRecord
+from bot.store import DecisionRecord
 from bot.errors import StoreError
 from bot.events import Message
 from bot.pii import mask

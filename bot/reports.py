@@ -23,8 +23,9 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.commands import parse_time
+from runtime.stats import percentile
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "report"
 DIMENSIONS = ("verdict", "category", "lang", "platform", "channel")
@@ -66,17 +67,6 @@ def previous_week(now: float, tz: str = "UTC") -> tuple[str, float, float]:
     label = week_of(now - 7 * 86400, tz)
     since, until = week_range(label, tz)
     return label, since, until
-
-
-# ---------------------------------------------------------------------------------------------- numbers
-def percentile(values: list[float], q: float) -> float | None:
-    """Linear interpolation between closest ranks (numpy's default), None for no values."""
-    if not values:
-        return None
-    xs = sorted(values)
-    pos = (len(xs) - 1) * q / 100.0
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
 @dataclass(frozen=True)

@@ -112,7 +112,8 @@ def _peak_rss_mb() -> float:
 def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True, stream: int = 0) -> dict[str, Any]:
     """Run decide() on every row (end to end, as served) and compute the model card's metrics."""
     from runtime.base import Turn
-    from training.metrics import decision_metrics, percentile
+    from runtime.stats import percentile
+    from training.metrics import decision_metrics
 
     preds, lat = [], []
     t0 = time.perf_counter()
@@ -145,7 +146,8 @@ def _with_response_check(rt: Any, rows: list[dict[str, Any]], preds: list[Any], 
     import dataclasses
 
     from runtime.base import Turn
-    from training.metrics import decision_metrics, percentile
+    from runtime.stats import percentile
+    from training.metrics import decision_metrics
 
     after, cost = [], []
     stopped = during = 0
@@ -652,7 +654,7 @@ def rollback(state: CliState, db: str | None) -> None:
 
 
 def _record_rollback(state: CliState, db: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
-    from bot.audit import AuditStore
+    from bot.store import AuditStore
     from bot.errors import StoreError
     from bot.settings import load_settings
 

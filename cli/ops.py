@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.errors import ConfigError, StoreError
 from cli.common import bot_settings, fail
 

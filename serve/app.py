@@ -15,7 +15,7 @@ from aiohttp import web
 from adapters.console.adapter import ConsoleAdapter, default_channels
 from adapters.console.workspace import Workspace
 from adapters.platforms import PlatformAdapter, create_platforms
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.config import Config
 from bot.core import Bot
 from bot.ports import Adapter

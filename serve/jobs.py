@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.config import Config
 from bot.errors import StoreError
 from bot.events import Escalation

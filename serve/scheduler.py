@@ -24,7 +24,7 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.errors import StoreError
 from serve.ops_settings import JobSchedule, ScheduleSettings
 

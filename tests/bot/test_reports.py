@@ -13,8 +13,9 @@ from typing import Any
 
 from click.testing import CliRunner
 
-from bot.reports import ACTION_LABEL, build_report, percentile, render, week_range
+from bot.reports import ACTION_LABEL, build_report, render, week_range
 from cli.main import main
+from runtime.stats import percentile
 from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo
@@ -94,7 +95,7 @@ async def test_report_numbers_match_the_audit_rows(tmp_path: Path) -> None:
     db, clock = await fill(tmp_path)
     since, until = week_range(WEEK, "Asia/Tokyo")
     truth = straight_from_rows(db, since, until)
-    from bot.audit import AuditStore
+    from bot.store import AuditStore
 
     store = AuditStore(db)
     rep = build_report(store, since, until, now=clock.t, label=WEEK, versions={"model": "m", "head": "h"})

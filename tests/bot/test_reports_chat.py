@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.events import Button
 from bot.replies import Replies
 from bot.reports import (

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.audit import AuditStore, DecisionRecord
+from bot.store import AuditStore, DecisionRecord
 from cli.main import main
 from runtime.base import Decision
 

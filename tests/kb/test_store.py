@@ -142,7 +142,7 @@ def test_document_text_is_never_logged(tmp_path: Path, docs: Path, caplog: pytes
 
 
 def test_the_index_lives_beside_the_audit_tables(tmp_path: Path, docs: Path) -> None:
-    from bot.audit import AuditStore
+    from bot.store import AuditStore
 
     db = tmp_path / "so8t.db"
     AuditStore(db).close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.config import parse_config
 from bot.errors import ConfigError
 from serve.ops_settings import load_ops_settings

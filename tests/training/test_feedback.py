@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 from bot.reports import build_report, render_markdown
 from runtime.base import CATEGORIES, LABELS
 from runtime.head import HeadParams, SafetyHead

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.audit import DataCipher
+from bot.store import DataCipher
 from tests.console_helpers import console_app
 from tests.ops_helpers import ops_config
 

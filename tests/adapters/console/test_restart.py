@@ -17,7 +17,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditStore
+from bot.store import AuditStore
 
 ROOT = Path(__file__).resolve().parents[3]
 N = 20
