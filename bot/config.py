@@ -206,6 +206,9 @@ def parse_config(data: Any, source: str = "config") -> Config:
         "max_answer_tokens",
         "temperature",
         "seed",
+        "servers",
+        "answer_server",
+        "answer_server_model",
     }
     check_keys(model, "model", known, source)
     for key in ("path", "answer_model", "adapter", "head", "hazard_head", "response_head"):
@@ -223,6 +226,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
         kwargs["temperature"] = _num(model, "temperature", source, float, 0.0, 2.0, "model")
     if "seed" in model:
         kwargs["seed"] = _num(model, "seed", source, int, 0, 2**31 - 1, "model")
+    kwargs.update(_model_servers(model, source))
     kwargs.update(_safety(data, source))
     # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD / SO8T_HAZARD_HEAD)
     for env, key in (
@@ -235,6 +239,10 @@ def parse_config(data: Any, source: str = "config") -> Config:
     ):
         if os.environ.get(env):
             kwargs[key] = os.environ[env]
+    if os.environ.get("SO8T_MODEL_SERVERS"):  # comma-separated llama-server addresses
+        kwargs.update(_model_servers({"servers": os.environ["SO8T_MODEL_SERVERS"].split(",")}, "SO8T_MODEL_SERVERS"))
+    if os.environ.get("SO8T_ANSWER_SERVER"):
+        kwargs.update(_model_servers({"answer_server": os.environ["SO8T_ANSWER_SERVER"]}, "SO8T_ANSWER_SERVER"))
     return Config(model=ModelSettings(**kwargs), knowledge=_knowledge(data, source), source=source, raw=data)
 
 
@@ -276,6 +284,35 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
         if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
             raise ConfigError(f"{source}: key 'safety.severity_terms' must be a list of non-empty strings")
         out["severity_terms"] = tuple(t.strip() for t in terms)
+    return out
+
+
+def _server_url(value: object, what: str, source: str) -> str:
+    if not isinstance(value, str) or not value.strip().startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: {what} must be an http:// or https:// address, got {value!r}")
+    return value.strip().rstrip("/")
+
+
+def _model_servers(model: dict[str, Any], source: str) -> dict[str, Any]:
+    """model.servers (llama-servers that evaluate the prompts, runtime/remote.py), model.answer_server (an
+    OpenAI-compatible server for ALLOW answers) and model.answer_server_model (the model name it expects)."""
+    out: dict[str, Any] = {}
+    servers = model.get("servers")
+    if servers is not None:
+        if isinstance(servers, str):
+            servers = [servers]
+        if not isinstance(servers, list):
+            raise ConfigError(f"{source}: key 'model.servers' must be a list of http:// addresses")
+        urls = [_server_url(u, "each of 'model.servers'", source) for u in servers if str(u).strip()]
+        if len(set(urls)) != len(urls):
+            raise ConfigError(f"{source}: key 'model.servers' lists an address twice")
+        out["servers"] = tuple(urls)
+    if model.get("answer_server") is not None:
+        out["answer_server"] = _server_url(model["answer_server"], "key 'model.answer_server'", source)
+    if model.get("answer_server_model") is not None:
+        if not isinstance(model["answer_server_model"], str):
+            raise ConfigError(f"{source}: key 'model.answer_server_model' must be a model name string")
+        out["answer_server_model"] = model["answer_server_model"]
     return out
 
 

@@ -258,20 +258,9 @@ class LlamaRuntime:
         self.files = ModelFiles.resolve(settings)
         self.path, self.fingerprint, self.adapter_path = self.files.path, self.files.fingerprint, self.files.adapter
         self.name = model_name(self.path)
-        threads = settings.threads or physical_cores()
         t0 = time.perf_counter()
         try:
-            with _no_extra_bufts():
-                self.llm = llama_cpp.Llama(
-                    model_path=str(self.path),
-                    n_ctx=settings.n_ctx,
-                    n_threads=threads,
-                    n_threads_batch=threads,
-                    n_batch=512,
-                    seed=settings.seed,
-                    verbose=False,
-                    lora_path=str(self.adapter_path) if self.adapter_path else None,
-                )
+            self.llm = self._load_llm(settings)
         except Exception as exc:  # noqa: BLE001 - llama.cpp reports load failures as ValueError/RuntimeError
             backbone = backbone_for(self.path)
             fix = f"reinstall it ({backbone.install_hint()})" if backbone else "point SO8T_MODEL at a valid GGUF"
@@ -280,7 +269,7 @@ class LlamaRuntime:
             ) from None
         self.load_ms = (time.perf_counter() - t0) * 1000
         self.n_embd = self.llm.n_embd()
-        self._ctx = self.llm._ctx.ctx
+        self._ctx = self.llm._ctx.ctx if self.llm._ctx is not None else None
         self.has_chat_template = bool(self.llm.metadata.get("tokenizer.chat_template"))
         template = self.llm.metadata.get("tokenizer.chat_template") or fallback_template(
             self.llm.metadata.get("general.architecture", "")
@@ -309,6 +298,21 @@ class LlamaRuntime:
         self.stats = {"prompt_tokens": 0, "prompt_tokens_evaluated": 0, "requests": 0}
 
     # ---- loading -------------------------------------------------------------------------------
+    def _load_llm(self, settings: ModelSettings) -> Any:
+        """The llama.cpp model with its context (and LoRA adapter); runtime/remote.py loads the vocabulary only."""
+        threads = settings.threads or physical_cores()
+        with _no_extra_bufts():
+            return llama_cpp.Llama(
+                model_path=str(self.path),
+                n_ctx=settings.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_batch=512,
+                seed=settings.seed,
+                verbose=False,
+                lora_path=str(self.adapter_path) if self.adapter_path else None,
+            )
+
     def head_path(self, settings: ModelSettings) -> Path:
         return self.files.head_path(settings)
 
@@ -492,14 +496,23 @@ class LlamaRuntime:
                 if generated:
                     decision = dataclasses.replace(decision, rationale=generated)
             return decision
-        except Exception:  # noqa: BLE001 - fail closed: a person decides, the caller never crashes
-            log.exception("safety head failed; failing closed")
-            return fail_closed(
+        except Exception as exc:  # noqa: BLE001 - fail closed: a person decides, the caller never crashes
+            # an error may name its cause (runtime/remote.py: no model server left -> model_unavailable),
+            # kept in the decision's signals; the reason stays runtime_error (the bot's model-failure card)
+            failure = getattr(exc, "fail_reason", None)
+            if failure is None:
+                log.exception("safety head failed; failing closed")
+            else:
+                log.error("failing closed (%s): %s", failure, exc)
+            closed = fail_closed(
                 lang,
                 model_id=self.model_id,
                 head_id=self.head_id,
                 timings={"total_ms": (time.perf_counter() - t0) * 1000},
             )
+            if failure is None:
+                return closed
+            return dataclasses.replace(closed, signals={"failure": str(failure), "error": str(exc)[:500]})
 
     def chinese_only_tokens(self) -> np.ndarray:
         """Ids of the vocabulary's tokens that hold a Chinese-only character (a hanzi in GB 2312 that
@@ -668,6 +681,34 @@ class LlamaRuntime:
         if len(text) < 8:
             return None
         return f"{prefix}{text}。" if decision.lang == "ja" else f"{prefix} {text}."
+
+
+class VocabOnly:
+    """A GGUF's tokenizer and metadata without its weights or a context: what LlamaRuntime reads from
+    `self.llm` to build prompts, for a runtime whose forward pass runs elsewhere (runtime/remote.py)."""
+
+    def __init__(self, path: Path) -> None:
+        from llama_cpp._internals import LlamaModel
+
+        params = llama_cpp.llama_model_default_params()
+        params.vocab_only = True
+        self._model = LlamaModel(path_model=str(path), params=params, verbose=False)
+        self.metadata: dict[str, str] = self._model.metadata()
+        self._ctx = None
+
+    def n_embd(self) -> int:
+        """The hidden size, from the metadata (a vocabulary-only load leaves llama_model_n_embd at 0)."""
+        arch = self.metadata.get("general.architecture", "")
+        return int(self.metadata.get(f"{arch}.embedding_length") or self._model.n_embd())
+
+    def token_eos(self) -> int:
+        return int(self._model.token_eos())
+
+    def token_bos(self) -> int:
+        return int(self._model.token_bos())
+
+    def tokenize(self, text: bytes, add_bos: bool = True, special: bool = False) -> list[int]:
+        return list(self._model.tokenize(text, add_bos=add_bos, special=special))
 
 
 def count_tokens(path: Path, texts: Sequence[str]) -> list[int]:

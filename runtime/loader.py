@@ -11,7 +11,12 @@ from runtime.settings import ModelSettings
 
 
 def load_runtime(settings: ModelSettings) -> Runtime:
-    """Load the llama.cpp runtime; raises runtime.errors.RuntimeLoadError (one-line message) on bad files."""
+    """Load the llama.cpp runtime; raises runtime.errors.RuntimeLoadError (one-line message) on bad files.
+    With model.servers the verdict comes from that pool of llama-servers (runtime/remote.py)."""
+    if settings.servers:
+        from runtime.remote import load_remote_runtime
+
+        return load_remote_runtime(settings)  # type: ignore[no-any-return]
     from runtime.llama import LlamaRuntime
 
     safety = LlamaRuntime(settings)

@@ -31,6 +31,12 @@ class ModelSettings:
     response_every: int = 32  # read the state after this many tokens without a sentence end
     severity_terms: tuple[str, ...] = ()  # admin terms (ja/en) that make ALLOW impossible (a person decides)
     rationale: Literal["template", "generate"] = "template"
+    # a pool of llama-servers (runtime/remote.py) evaluates the prompts instead of an in-process model:
+    # same GGUF, adapter and heads, the heads applied here; empty = the in-process runtime
+    servers: tuple[str, ...] = ()
+    # an OpenAI-compatible server (vLLM, Ollama, llama-server) writes ALLOW answers; None = in-process
+    answer_server: str | None = None
+    answer_server_model: str | None = None  # the "model" field sent to it; None = the answer model's name
     max_answer_tokens: int = 256
     temperature: float = 0.0
     seed: int = 0
