@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import math
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ import aiohttp
 from bot.config import Config
 from bot.settings import QueueSettings, load_settings
 from runtime.base import Runtime
+from runtime.stats import percentile
 from serve.app import build_app
 
 PROMPTS: tuple[str, ...] = (
@@ -33,13 +33,6 @@ PROMPTS: tuple[str, ...] = (
     "Can you explain what a pull request review is?",
     "新人向けのオンボーディング資料の構成案を教えて。",
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty list."""
-    ordered = sorted(values)
-    k = max(0, min(len(ordered) - 1, math.ceil(q / 100.0 * len(ordered)) - 1))
-    return ordered[k]
 
 
 def raw_throughput(runtime: Runtime, n: int) -> float:
@@ -136,8 +129,8 @@ async def run_load_async(
         and duplicated == 0
         and lost == 0
         and states.get("received", 0) == 0,
-        "api_p50_ms": round(percentile(latencies, 50), 2) if latencies else None,
-        "api_p99_ms": round(percentile(latencies, 99), 2) if latencies else None,
+        "api_p50_ms": _rounded(percentile(latencies, 50)),
+        "api_p99_ms": _rounded(percentile(latencies, 99)),
         "api_max_ms": round(max(latencies), 2) if latencies else None,
         "wall_s": round(wall, 3),
         "messages_per_s": round(mps, 2),
@@ -149,3 +142,7 @@ async def run_load_async(
 def run_load(config: Config, n: int = 500, runtime: Runtime | None = None) -> dict[str, Any]:
     """Synchronous entry for `so8t bench --load`."""
     return asyncio.run(run_load_async(config, n, runtime))
+
+
+def _rounded(ms: float | None) -> float | None:
+    return None if ms is None else round(ms, 2)

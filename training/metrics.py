@@ -50,10 +50,6 @@ def safety_metrics(
     return out
 
 
-def percentile(values: Sequence[float], q: float) -> float | None:
-    return float(np.percentile(np.asarray(values), q)) if len(values) else None
-
-
 def decision_metrics(rows: Sequence[dict[str, Any]], decisions: Sequence[Decision]) -> dict[str, Any]:
     """safety_metrics of served Decisions against labelled rows, overall and per language (ja/en),
     plus how many verdicts the threshold turned into ESCALATE."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.config import parse_config
-from serve.loadbench import percentile, run_load
+from serve.loadbench import run_load
 from tests.fakes import FakeRuntime
 
 
@@ -14,8 +14,3 @@ def test_run_load_every_message_answered_exactly_once() -> None:
     assert result["accepted"] == 200 and result["audit_rows"] == 200 and result["pending"] == 0
     assert result["api_p50_ms"] <= result["api_p99_ms"] and result["messages_per_s"] > 0
     assert result["ratio"] is not None and rt.violations == []
-
-
-def test_percentile() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 50) == 50.0 and percentile(values, 99) == 99.0 and percentile([3.0], 99) == 3.0

@@ -1,4 +1,4 @@
-from training.metrics import percentile, safety_metrics
+from training.metrics import safety_metrics
 
 
 def test_model_card_metrics_by_hand() -> None:
@@ -22,11 +22,6 @@ def test_model_card_metrics_by_hand() -> None:
 def test_undefined_ratios_are_none_not_zero() -> None:
     m = safety_metrics(["ALLOW"], ["ALLOW"])
     assert m["refuse_recall"] is None and m["safety_score"] is None
-
-
-def test_percentile() -> None:
-    assert percentile([1.0, 2.0, 3.0], 50) == 2.0
-    assert percentile([], 50) is None
 
 
 def test_gate_rates_by_hand() -> None:
