@@ -20,6 +20,7 @@ from typing import Any
 from bot.config import SAMPLE_HANDBOOK, KnowledgeFolder
 from kb.search import RELEVANT_COVERAGE, Passage, relevant, retrieve
 from kb.store import index
+from runtime.stats import percentile
 
 QUESTIONS = str(Path(__file__).resolve().parent / "eval_questions.jsonl")
 
@@ -109,6 +110,7 @@ def _group(rows: Sequence[Row]) -> dict[str, float]:
 
 def groups(rows: Sequence[Row]) -> dict[str, dict[str, float]]:
     ans = [r for r in rows if r.answerable]
+    ms = [r.ms for r in rows]
     return {
         "ja": _group([r for r in ans if r.lang == "ja"]),
         "en": _group([r for r in ans if r.lang == "en"]),
@@ -117,13 +119,8 @@ def groups(rows: Sequence[Row]) -> dict[str, dict[str, float]]:
         "en->ja docs": _group([r for r in ans if r.cross and r.lang == "en"]),
         "all answerable": _group(ans),
         "unanswerable": _group([r for r in rows if not r.answerable]),
-        "latency_ms": {"p50": statistics.median(r.ms for r in rows), "p95": _p95([r.ms for r in rows])},
+        "latency_ms": {"p50": percentile(ms, 50) or 0.0, "p95": percentile(ms, 95) or 0.0},
     }
-
-
-def _p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
 
 
 def _doc_of(passage: Passage, folder_label: str) -> str:
