@@ -23,6 +23,9 @@ CATEGORIES: tuple[str, ...] = (
     "compliance",
     "none",
 )
+# The one default of `safety_threshold`: a top probability below it gives ESCALATE (when unsure, a person
+# decides). config.yaml's safety_threshold overrides it; training, fusing and retraining measure with it.
+SAFETY_THRESHOLD = 0.8
 REFUSE_CATEGORIES: tuple[str, ...] = ("security", "harassment", "fraud", "privacy", "violence")
 ESCALATE_DOMAINS: tuple[str, ...] = ("legal", "medical", "hr", "privacy", "compliance")
 # Every reviewers' channel: the head's domains, plus support (self-harm: a person reaches out at once)

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from runtime.base import CATEGORIES, ESCALATE_DOMAINS, LABELS, REFUSE_CATEGORIES, Decision, Verdict
+from runtime.base import (
+    CATEGORIES,
+    ESCALATE_DOMAINS,
+    LABELS,
+    REFUSE_CATEGORIES,
+    SAFETY_THRESHOLD,
+    Decision,
+    Verdict,
+)
 from runtime.hazards import BY_KEY, FROM_WORKPLACE, HAZARD_CLASSES, SUPPORT_DOMAIN, TRIAGE_DOMAIN
 from runtime.rationale import render_rationale
 
@@ -109,7 +117,7 @@ def fail_closed(
 class GatePolicy:
     """The thresholds and admin terms that turn the heads' probabilities into a verdict."""
 
-    threshold: float = 0.8
+    threshold: float = SAFETY_THRESHOLD
     hazard_threshold: float = 0.5
     hazard_review: float = 0.25
     domain_threshold: float = 0.5

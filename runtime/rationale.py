@@ -9,6 +9,7 @@ from functools import lru_cache
 
 import jinja2
 
+from runtime.base import SAFETY_THRESHOLD
 from templates import TEMPLATES_DIR
 
 
@@ -30,7 +31,7 @@ def render_rationale(
     reason: str = "model",
     domain: str | None = None,
     confidence: float = 1.0,
-    threshold: float = 0.8,
+    threshold: float = SAFETY_THRESHOLD,
 ) -> str:
     lang = lang if lang in ("ja", "en") else "en"
     return (

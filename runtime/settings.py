@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from runtime.base import SAFETY_THRESHOLD
+
 
 @dataclass(frozen=True)
 class ModelSettings:
@@ -16,7 +18,7 @@ class ModelSettings:
     head: str | None = None  # safety head file; None = the shipped head for the backbone
     threads: int | None = None  # None = physical cores
     n_ctx: int = 2048
-    safety_threshold: float = 0.8
+    safety_threshold: float = SAFETY_THRESHOLD
     hazard_head: str | None = None  # hazard head file; None = the adapter's or backbone's, else n-grams only
     hazard_threshold: float = 0.5  # p(hazard) at or above it: the hazard's verdict (REFUSE; self-harm: support)
     hazard_review: float = 0.25  # p(hazard) at or above it turns an ALLOW into ESCALATE to triage

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from runtime.base import SAFETY_THRESHOLD
 from runtime.head import SafetyHead
 from training.dataset import DATASET_FILE, read_jsonl
 from training.features import StateSource, hidden_states
@@ -28,7 +29,7 @@ def fuse_adapter_head(
     *,
     data_path: Path | None = None,
     out: Path | None = None,
-    threshold: float = 0.8,
+    threshold: float = SAFETY_THRESHOLD,
     seed: int = 0,
     holdout_path: Path | None = HOLDOUT_FILE,
     with_hazard: bool = False,

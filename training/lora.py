@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
+from runtime.base import SAFETY_THRESHOLD
 from training.dataset import DATASET_FILE, read_jsonl
 from training.hf_base import BaseRef, load_base, resolve_base
 from training.lora_data import Encoded, batch_indices, collate, data_sha, encode_rows, select_rows
@@ -64,7 +65,7 @@ class TrainConfig:
     threads: int | None = None
     resume: bool = False
     qlora: str = "auto"  # auto: when CUDA and bitsandbytes exist | off
-    threshold: float = 0.8
+    threshold: float = SAFETY_THRESHOLD
 
     def resume_key(self) -> dict[str, Any]:
         """What must match for --resume to continue the same run."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from runtime.base import SAFETY_THRESHOLD
 from runtime.head import SafetyHead
 from training.dataset import read_jsonl
 from training.features import StateSource, hidden_states
@@ -40,7 +41,7 @@ def retrain(
     registry: HeadRegistry,
     current_head_path: Path,
     work_dir: Path,
-    threshold: float = 0.8,
+    threshold: float = SAFETY_THRESHOLD,
     max_refuse_drop: float = 0.01,
     cfg: HeadConfig | None = None,
 ) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from runtime.base import LABELS
+from runtime.base import LABELS, SAFETY_THRESHOLD
 from runtime.gate import decide_from_probs
 from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
@@ -42,7 +42,7 @@ def run_train_head(
     *,
     data_path: Path | None = None,
     out: Path | None = None,
-    threshold: float = 0.8,
+    threshold: float = SAFETY_THRESHOLD,
 ) -> dict[str, Any]:
     path = data_path or DATASET_FILE
     if not path.is_file():
