@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.store import AUDIT_KEY_ENV, AuditStore
 from bot.errors import StoreError
+from bot.store import AUDIT_KEY_ENV, AuditStore
 
 CHECKPOINT_ENV = "SO8T_AUDIT_CHECKPOINT"
 DEFAULT_CHECKPOINT = "var/audit-checkpoints.jsonl"

@@ -20,7 +20,6 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from bot import commands
-from bot.store import AuditStore
 from bot.config import KnowledgeFolder
 from bot.errors import StoreError
 from bot.escalations import Escalations
@@ -35,6 +34,7 @@ from bot.review import Review
 from bot.settings import BotSettings
 from bot.status import health as health_facts
 from bot.status import status as status_facts
+from bot.store import AuditStore
 from bot.worker import ModelWorker
 from runtime.answer_guard import OUTCOMES
 from runtime.base import Runtime

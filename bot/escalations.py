@@ -9,9 +9,9 @@ from datetime import UTC, datetime, tzinfo
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.store import AuditStore
 from bot.events import Escalation, Message, Resolution
 from bot.settings import EscalationSettings, RoleSettings
+from bot.store import AuditStore
 from runtime.base import REVIEW_DOMAINS, Decision
 
 # Which reviewers look at an appeal of a refusal in this category.

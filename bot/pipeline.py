@@ -15,12 +15,12 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
-from bot.store import DecisionRecord
 from bot.errors import StoreError
 from bot.events import Message
 from bot.pii import mask
 from bot.ports import Adapter
 from bot.review import appeal_button
+from bot.store import DecisionRecord
 from bot.worker import ModelSession
 from kb import Passage
 from kb import relevant as kb_relevant

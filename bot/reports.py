@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from bot.store import AuditStore
 from bot.commands import parse_time
+from bot.store import AuditStore
 from runtime.stats import percentile
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "report"

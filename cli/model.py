@@ -654,9 +654,9 @@ def rollback(state: CliState, db: str | None) -> None:
 
 
 def _record_rollback(state: CliState, db: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
-    from bot.store import AuditStore
     from bot.errors import StoreError
     from bot.settings import load_settings
+    from bot.store import AuditStore
 
     path = Path(load_settings(state.config, db).db_path)
     if not path.is_file():

@@ -15,13 +15,13 @@ from aiohttp import web
 from adapters.console.adapter import ConsoleAdapter, default_channels
 from adapters.console.workspace import Workspace
 from adapters.platforms import PlatformAdapter, create_platforms
-from bot.store import AuditStore
 from bot.config import Config
 from bot.core import Bot
 from bot.ports import Adapter
 from bot.replies import Replies
 from bot.reports import served_versions
 from bot.settings import BotSettings, load_settings
+from bot.store import AuditStore
 from runtime.base import Runtime
 from serve.http import ops_routes
 from serve.jobs import JobContext, make_jobs

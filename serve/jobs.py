@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot.store import AuditStore
 from bot.config import Config
 from bot.errors import StoreError
 from bot.events import Escalation
 from bot.pii import mask
 from bot.reports import ACTION_LABEL, build_report, previous_week, render, summary_line, week_of
 from bot.settings import BotSettings
+from bot.store import AuditStore
 from serve.ops_settings import OpsSettings
 from serve.scheduler import JobFn, JobResult, JobRun
 

@@ -24,8 +24,8 @@ from typing import Any
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.store import AuditStore
 from bot.errors import StoreError
+from bot.store import AuditStore
 from serve.ops_settings import JobSchedule, ScheduleSettings
 
 log = logging.getLogger("so8t.scheduler")

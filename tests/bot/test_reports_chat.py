@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.store import AuditStore
 from bot.events import Button
 from bot.replies import Replies
 from bot.reports import (
@@ -19,6 +18,7 @@ from bot.reports import (
     summary_facts,
     week_range,
 )
+from bot.store import AuditStore
 from runtime.hazards import hazard_label
 from tests.bot.test_reports import WEEK, fill
 from tests.console_helpers import console_app

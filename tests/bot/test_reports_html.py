@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import AuditStore
 from bot.reports import build_report, render_html, week_range
+from bot.store import AuditStore
 from tests.bot.test_reports import WEEK, fill
 from tests.browser import ARGS, CHROMIUM, browser_env, needs_chromium
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import AuditStore
 from bot.config import parse_config
 from bot.errors import ConfigError
+from bot.store import AuditStore
 from serve.ops_settings import load_ops_settings
 from serve.scheduler import JobResult, JobRun, Scheduler
 from tests.console_helpers import console_app

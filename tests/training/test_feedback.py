@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.store import AuditStore
 from bot.reports import build_report, render_markdown
+from bot.store import AuditStore
 from runtime.base import CATEGORIES, LABELS
 from runtime.head import HeadParams, SafetyHead
 from serve.scheduler import JobRun

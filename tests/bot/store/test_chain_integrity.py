@@ -14,6 +14,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from bot.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    check_checkpoints,
+    read_checkpoints,
+    signature,
+    write_checkpoint,
+)
+from bot.events import Resolution
 from bot.store import (
     CHAIN_V2,
     STORED_FIELDS,
@@ -24,15 +33,6 @@ from bot.store import (
     StoreError,
     row_hash,
 )
-from bot.checkpoint import (
-    Checkpoint,
-    CheckpointError,
-    check_checkpoints,
-    read_checkpoints,
-    signature,
-    write_checkpoint,
-)
-from bot.events import Resolution
 from cli.main import main
 from runtime.base import Decision
 
