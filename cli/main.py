@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from cli import answers, kb, model, ops, train
+from cli import answers, kb, model, ops, pool, train
 from cli.common import CliState
 
 
@@ -33,5 +33,5 @@ def main(ctx: click.Context, config_path: str | None, verbose: bool) -> None:
     ctx.obj = CliState(config_path)
 
 
-for _group in (answers, kb, model, ops, train):
+for _group in (answers, kb, model, ops, pool, train):
     _group.register(main)

@@ -1,0 +1,97 @@
+"""Model-pool commands: `so8t model-server` (a llama-server for `model.servers`) and `so8t bench-pool`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.common import CliState, fail
+
+
+def register(group: click.Group) -> None:
+    """Add the model-pool commands to `group`."""
+
+    @group.command(name="model-server")
+    @click.option("--host", default="127.0.0.1", show_default=True, help="bind address (0.0.0.0 in a container)")
+    @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+    @click.option("--threads", type=int, default=None, help="CPU threads (default model.threads, else all cores)")
+    @click.option("--parallel", type=int, default=1, show_default=True, help="requests evaluated at once (slots)")
+    @click.option("--print", "print_only", is_flag=True, help="print the llama-server command line, run nothing")
+    @click.pass_obj
+    def model_server(
+        state: CliState, host: str, port: int, threads: int | None, parallel: int, print_only: bool
+    ) -> None:
+        """Run llama.cpp's llama-server on the configured model (the same GGUF and LoRA adapter as in-process,
+        --embeddings --pooling last) for the bot's `model.servers`; the bot applies the heads."""
+        import shlex
+
+        from runtime.errors import RuntimeLoadError
+        from runtime.remote import llama_server_binary, server_args
+
+        try:
+            args = server_args(state.config.model, host=host, port=port, threads=threads, parallel=parallel)
+            binary = "llama-server" if print_only else str(llama_server_binary())
+        except (FileNotFoundError, RuntimeLoadError) as exc:
+            fail(str(exc))
+            return
+        if print_only:
+            click.echo(shlex.join([binary, *args]))
+            return
+        sys.stdout.flush()
+        os.execv(binary, [binary, *args])  # the server is this process: signals and exit codes are its own
+
+    @group.command(name="bench-pool")
+    @click.option("--requests", "n_requests", type=int, default=48, show_default=True, help="requests per run")
+    @click.option("--concurrency", type=int, default=4, show_default=True, help="clients at once for the pools")
+    @click.option("--json", "json_out", default=None, help="write the results JSON here")
+    @click.pass_obj
+    def bench_pool(state: CliState, n_requests: int, concurrency: int, json_out: str | None) -> None:
+        """Verdicts/s in-process vs over 1 and 2 local llama-servers (loopback), and with one killed mid-burst."""
+        from runtime.pool_bench import run_pool_bench
+        from runtime.remote import llama_server_binary
+
+        try:
+            llama_server_binary()
+        except FileNotFoundError as exc:
+            fail(str(exc))
+        log_dir = Path("var/bench-pool")
+        log_dir.mkdir(parents=True, exist_ok=True)
+        out = run_pool_bench(
+            state.config.model,
+            requests=n_requests,
+            concurrency=concurrency,
+            log_dir=log_dir,
+            progress=lambda name: click.echo(f"running {name} ...", err=True),
+        )
+        click.echo(_table(out))
+        if json_out:
+            Path(json_out).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_out).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+
+def _table(out: dict[str, Any]) -> str:
+    cols = [
+        ("requests_per_s", "req/s"),
+        ("latency_ms_p50", "p50 ms"),
+        ("latency_ms_p95", "p95 ms"),
+        ("failed", "failed"),
+        ("http_ms_per_request", "http ms/req"),
+        ("model_ms_per_request", "model ms/req"),
+        ("server_cpu_ms_per_request", "server cpu ms/req"),
+        ("client_cpu_ms_per_request", "client cpu ms/req"),
+        ("cpu_busy", "cpu busy"),
+    ]
+    lines = [
+        f"{out['requests']} requests per run on {out['cores']} cores; pools with {out['concurrency']} clients at once",
+        "| run | " + " | ".join(c[1] for c in cols) + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for name, run in out["runs"].items():
+        lines.append(f"| {name} | " + " | ".join(str(run.get(c[0], "")) for c in cols) + " |")
+    lines.append(f"pool_2 / pool_1: {out['pool_2_vs_pool_1']}x; vs in-process: {out['speedup_vs_in_process']}")
+    return "\n".join(lines)
