@@ -1,6 +1,9 @@
 """Configuration: config.yaml (from --config or SO8T_CONFIG) plus secrets from the environment / .env.
 
 A bad file gets one ConfigError naming the key; callers print it as one line.
+The value readers here (check_keys, read_number, read_names, read_duration) are the ones every settings
+section uses: the model and safety keys here, bot/settings.py (storage, policy, roles, escalation,
+console) and serve/ops_settings.py (schedule, reports, feedback, retrain, audit, privacy).
 """
 
 from __future__ import annotations
@@ -63,6 +66,56 @@ def check_keys(section: dict[str, Any], prefix: str, known: Iterable[str], sourc
     for key in section:
         if key not in allowed:
             raise unknown_key(f"{prefix}.{key}" if prefix else str(key), allowed, source)
+
+
+def read_number(
+    source: str,
+    section: dict[str, Any],
+    key: str,
+    where: str,
+    default: float | None,
+    lo: float,
+    hi: float,
+    integer: bool = False,
+) -> Any:
+    """`section[key]` (dotted `where` + key in messages, "" at the top) as a float, or an int with `integer`,
+    between lo and hi; `default` when absent or null (with no default the key must hold a number)."""
+    path = f"{where}.{key}" if where else key
+    value = section.get(key)
+    if value is None and default is not None:
+        return int(default) if integer else float(default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
+        raise ConfigError(f"{source}: key '{path}' must be {'an integer' if integer else 'a number'}, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{source}: key '{path}' must be between {lo} and {hi}, got {value!r}")
+    return int(value) if integer else float(value)
+
+
+def read_names(source: str, value: Any, where: str) -> tuple[str, ...]:
+    """A list of names (users, channels) at dotted `where`: one name, a list, or null (none)."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
+        raise ConfigError(f"{source}: key '{where}' must be a list of names")
+    return tuple(str(v) for v in value)
+
+
+def read_duration(source: str, value: Any, where: str) -> float:
+    """Seconds from a number or '30m' / '4h' / '2d' / '90s' at dotted `where`."""
+    if isinstance(value, bool):
+        raise ConfigError(f"{source}: key '{where}' must be a duration like 30m, 4h or 2d")
+    if isinstance(value, (int, float)) and value > 0:
+        return float(value)
+    if isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
+        try:
+            n = float(value[:-1])
+        except ValueError:
+            n = -1
+        if n > 0:
+            return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
+    raise ConfigError(f"{source}: key '{where}' must be a duration like 30m, 4h or 2d, got {value!r}")
 
 
 # The handbook shipped with SO8T (kb/sample_handbook): the knowledge folder when config.yaml names none.
@@ -166,18 +219,6 @@ def load_dotenv(path: str | Path = ".env") -> None:
         os.environ.setdefault(key, value)
 
 
-def _num(data: dict[str, Any], key: str, source: str, kind: type, lo: float, hi: float, prefix: str = "") -> Any:
-    value = data[key]
-    path = f"{prefix}.{key}" if prefix else key
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise ConfigError(
-            f"{source}: key '{path}' must be {'an integer' if kind is int else 'a number'}, got {value!r}"
-        )
-    if not lo <= value <= hi:
-        raise ConfigError(f"{source}: key '{path}' must be between {lo} and {hi}, got {value!r}")
-    return kind(value)
-
-
 def parse_config(data: Any, source: str = "config") -> Config:
     if data is None:
         data = {}
@@ -186,7 +227,7 @@ def parse_config(data: Any, source: str = "config") -> Config:
     check_keys(data, "", TOP_LEVEL_KEYS, source)
     kwargs: dict[str, Any] = {}
     if "safety_threshold" in data:
-        kwargs["safety_threshold"] = _num(data, "safety_threshold", source, float, 0.0, 1.0)
+        kwargs["safety_threshold"] = read_number(source, data, "safety_threshold", "", None, 0.0, 1.0)
     if "rationale" in data:
         if data["rationale"] not in ("template", "generate"):
             raise ConfigError(f"{source}: key 'rationale' must be 'template' or 'generate', got {data['rationale']!r}")
@@ -217,15 +258,17 @@ def parse_config(data: Any, source: str = "config") -> Config:
                 raise ConfigError(f"{source}: key 'model.{key}' must be a file path string")
             kwargs[key] = model[key]
     if model.get("threads") is not None:
-        kwargs["threads"] = _num(model, "threads", source, int, 1, 512, "model")
+        kwargs["threads"] = read_number(source, model, "threads", "model", None, 1, 512, integer=True)
     if "n_ctx" in model:
-        kwargs["n_ctx"] = _num(model, "n_ctx", source, int, 256, 131072, "model")
+        kwargs["n_ctx"] = read_number(source, model, "n_ctx", "model", None, 256, 131072, integer=True)
     if "max_answer_tokens" in model:
-        kwargs["max_answer_tokens"] = _num(model, "max_answer_tokens", source, int, 1, 8192, "model")
+        kwargs["max_answer_tokens"] = read_number(
+            source, model, "max_answer_tokens", "model", None, 1, 8192, integer=True
+        )
     if "temperature" in model:
-        kwargs["temperature"] = _num(model, "temperature", source, float, 0.0, 2.0, "model")
+        kwargs["temperature"] = read_number(source, model, "temperature", "model", None, 0.0, 2.0)
     if "seed" in model:
-        kwargs["seed"] = _num(model, "seed", source, int, 0, 2**31 - 1, "model")
+        kwargs["seed"] = read_number(source, model, "seed", "model", None, 0, 2**31 - 1, integer=True)
     kwargs.update(_model_servers(model, source))
     kwargs.update(_safety(data, source))
     # environment overrides (SO8T_MODEL / SO8T_ADAPTER / SO8T_HEAD / SO8T_HAZARD_HEAD)
@@ -276,9 +319,9 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
         "response_escalate",
     ):
         if key in safety:
-            out[key] = _num(safety, key, source, float, 0.0, 1.0, "safety")
+            out[key] = read_number(source, safety, key, "safety", None, 0.0, 1.0)
     if "response_every" in safety:
-        out["response_every"] = _num(safety, "response_every", source, int, 4, 512, "safety")
+        out["response_every"] = read_number(source, safety, "response_every", "safety", None, 4, 512, integer=True)
     terms = safety.get("severity_terms")
     if terms is not None:
         if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):

@@ -9,7 +9,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.config import Config, check_keys, unknown_key
+from bot.config import Config, check_keys, read_duration, read_names, read_number, unknown_key
 from bot.errors import ConfigError
 from runtime.base import REVIEW_DOMAINS
 
@@ -19,30 +19,6 @@ DEFAULT_DEADLINE_S = 4 * 3600.0
 
 def _check(src: str, section: dict[str, Any], name: str, known: set[str]) -> None:
     check_keys(section, name, known, src)
-
-
-def _number(
-    src: str, section: dict[str, Any], key: str, where: str, default: float, lo: float, hi: float, integer: bool = False
-) -> Any:
-    if key not in section or section[key] is None:
-        return int(default) if integer else float(default)
-    value = section[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (integer and not isinstance(value, int)):
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{src}: key '{where}.{key}' must be {kind}, got {value!r}")
-    if not lo <= value <= hi:
-        raise ConfigError(f"{src}: key '{where}.{key}' must be between {lo} and {hi}, got {value!r}")
-    return int(value) if integer else float(value)
-
-
-def _str_list(src: str, value: Any, where: str) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        return (value,)
-    if not isinstance(value, list) or not all(isinstance(v, (str, int)) for v in value):
-        raise ConfigError(f"{src}: key '{where}' must be a list of names")
-    return tuple(str(v) for v in value)
 
 
 @dataclass(frozen=True)
@@ -117,22 +93,6 @@ class BotSettings:
     stream_update_s: float = 0.3  # how often a streamed answer's message is updated
 
 
-def _duration(src: str, value: Any, where: str) -> float:
-    """Seconds from a number or '30m' / '4h' / '2d' / '90s'."""
-    if isinstance(value, bool):
-        raise ConfigError(f"{src}: key '{where}' must be a duration like 30m, 4h or 2d")
-    if isinstance(value, (int, float)) and value > 0:
-        return float(value)
-    if isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
-        try:
-            n = float(value[:-1])
-        except ValueError:
-            n = -1
-        if n > 0:
-            return n * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
-    raise ConfigError(f"{src}: key '{where}' must be a duration like 30m, 4h or 2d, got {value!r}")
-
-
 def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     """Settings from config; the DB path is --db, then $SO8T_DB, then storage.path, then var/so8t.db."""
     src = config.where
@@ -152,16 +112,18 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     _check(src, ctx, "policy.context", {"turns", "tokens"})
     _check(src, queue, "policy.queue", {"max_total", "max_per_user", "busy_notice_after"})
     policy = PolicySettings(
-        allow_channels=_str_list(src, pol.get("allow_channels"), "policy.allow_channels"),
-        deny_channels=_str_list(src, pol.get("deny_channels"), "policy.deny_channels"),
-        rate_per_minute=_number(src, rate, "per_minute", "policy.rate_limit", 20, 0, 100000),
-        rate_burst=_number(src, rate, "burst", "policy.rate_limit", 10, 1, 100000, integer=True),
-        context_turns=_number(src, ctx, "turns", "policy.context", 6, 0, 100, integer=True),
-        context_tokens=_number(src, ctx, "tokens", "policy.context", 512, 0, 100000, integer=True),
+        allow_channels=read_names(src, pol.get("allow_channels"), "policy.allow_channels"),
+        deny_channels=read_names(src, pol.get("deny_channels"), "policy.deny_channels"),
+        rate_per_minute=read_number(src, rate, "per_minute", "policy.rate_limit", 20, 0, 100000),
+        rate_burst=read_number(src, rate, "burst", "policy.rate_limit", 10, 1, 100000, integer=True),
+        context_turns=read_number(src, ctx, "turns", "policy.context", 6, 0, 100, integer=True),
+        context_tokens=read_number(src, ctx, "tokens", "policy.context", 512, 0, 100000, integer=True),
         queue=QueueSettings(
-            max_total=_number(src, queue, "max_total", "policy.queue", 200, 1, 1_000_000, integer=True),
-            max_per_user=_number(src, queue, "max_per_user", "policy.queue", 20, 1, 1_000_000, integer=True),
-            busy_notice_after=_number(src, queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True),
+            max_total=read_number(src, queue, "max_total", "policy.queue", 200, 1, 1_000_000, integer=True),
+            max_per_user=read_number(src, queue, "max_per_user", "policy.queue", 20, 1, 1_000_000, integer=True),
+            busy_notice_after=read_number(
+                src, queue, "busy_notice_after", "policy.queue", 3, 0, 1_000_000, integer=True
+            ),
         ),
     )
 
@@ -174,8 +136,8 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     for domain, users in reviewers_raw.items():
         if domain not in REVIEW_DOMAINS:
             raise unknown_key(f"roles.reviewers.{domain}", REVIEW_DOMAINS, src)
-        reviewers[domain] = _str_list(src, users, f"roles.reviewers.{domain}")
-    roles = RoleSettings(admins=_str_list(src, rol.get("admins"), "roles.admins"), reviewers=reviewers)
+        reviewers[domain] = read_names(src, users, f"roles.reviewers.{domain}")
+    roles = RoleSettings(admins=read_names(src, rol.get("admins"), "roles.admins"), reviewers=reviewers)
 
     esc = config.section("escalation")
     _check(src, esc, "escalation", {"channels", "deadlines", "default_deadline", "check_interval", "fallback_domain"})
@@ -199,17 +161,17 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     for domain, value in deadlines_raw.items():
         if domain not in REVIEW_DOMAINS:
             raise unknown_key(f"escalation.deadlines.{domain}", REVIEW_DOMAINS, src)
-        deadlines[domain] = _duration(src, value, f"escalation.deadlines.{domain}")
+        deadlines[domain] = read_duration(src, value, f"escalation.deadlines.{domain}")
     fallback = esc.get("fallback_domain", "compliance")
     if fallback not in REVIEW_DOMAINS:
         raise ConfigError(f"{src}: key 'escalation.fallback_domain' must be one of {', '.join(REVIEW_DOMAINS)}")
     escalation = EscalationSettings(
         channels=channels,
         deadlines_s=deadlines,
-        default_deadline_s=_duration(
+        default_deadline_s=read_duration(
             src, esc.get("default_deadline", DEFAULT_DEADLINE_S), "escalation.default_deadline"
         ),
-        check_interval_s=_duration(src, esc.get("check_interval", 60), "escalation.check_interval"),
+        check_interval_s=read_duration(src, esc.get("check_interval", 60), "escalation.check_interval"),
         fallback_domain=fallback,
     )
 
@@ -223,7 +185,7 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
         raise ConfigError(f"{src}: key 'console.default_users' must be true or false")
     console = ConsoleSettings(
         host=host,
-        port=_number(src, con, "port", "console", 8765, 0, 65535, integer=True),
+        port=read_number(src, con, "port", "console", 8765, 0, 65535, integer=True),
         default_users=default_users,
     )
     if console.default_users:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.config import Config
+from bot.config import Config, check_keys, read_duration, read_number
 from bot.errors import ConfigError
-from bot.settings import _check, _duration, _number
 
 DEFAULT_CRON = "0 9 * * mon"  # weekly, Monday 09:00
 DEFAULT_TZ = "Asia/Tokyo"
@@ -124,7 +123,7 @@ def _job(src: str, name: str, value: Any, default_tz: str, default_cron: str | N
     if isinstance(value, str):
         return JobSchedule(name, check_cron(src, value, default_tz, where), default_tz)
     if isinstance(value, dict):
-        _check(src, value, where, {"cron", "timezone", "enabled"})
+        check_keys(value, where, {"cron", "timezone", "enabled"}, src)
         tz = _tz(src, value.get("timezone", default_tz), f"{where}.timezone")
         enabled = value.get("enabled", True)
         if not isinstance(enabled, bool):
@@ -139,7 +138,7 @@ def _job(src: str, name: str, value: Any, default_tz: str, default_cron: str | N
 def load_ops_settings(config: Config) -> OpsSettings:
     src = config.where
     sch = config.section("schedule")
-    _check(src, sch, "schedule", {"timezone", "lock_ttl", *JOB_NAMES})
+    check_keys(sch, "schedule", {"timezone", "lock_ttl", *JOB_NAMES}, src)
     tz = _tz(src, sch.get("timezone", DEFAULT_TZ), "schedule.timezone")
     jobs = {
         "report": _job(src, "report", sch.get("report"), tz, DEFAULT_CRON),
@@ -149,11 +148,11 @@ def load_ops_settings(config: Config) -> OpsSettings:
         "kb": _job(src, "kb", sch.get("kb"), tz, DEFAULT_KB_CRON),
     }
     schedule = ScheduleSettings(
-        timezone=tz, jobs=jobs, lock_ttl_s=_duration(src, sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")
+        timezone=tz, jobs=jobs, lock_ttl_s=read_duration(src, sch.get("lock_ttl", 6 * 3600), "schedule.lock_ttl")
     )
 
     rep = config.section("reports")
-    _check(src, rep, "reports", {"dir", "formats", "channels", "timezone"})
+    check_keys(rep, "reports", {"dir", "formats", "channels", "timezone"}, src)
     rdir = rep.get("dir", "reports")
     if not isinstance(rdir, str) or not rdir:
         raise ConfigError(f"{src}: key 'reports.dir' must be a directory path")
@@ -175,30 +174,30 @@ def load_ops_settings(config: Config) -> OpsSettings:
     )
 
     fb = config.section("feedback")
-    _check(src, fb, "feedback", {"dir"})
+    check_keys(fb, "feedback", {"dir"}, src)
     fdir = fb.get("dir", "training/data/feedback")
     if not isinstance(fdir, str) or not fdir:
         raise ConfigError(f"{src}: key 'feedback.dir' must be a directory path")
 
     rt = config.section("retrain")
-    _check(src, rt, "retrain", {"models_dir", "versions_dir", "max_refuse_recall_drop", "epochs"})
+    check_keys(rt, "retrain", {"models_dir", "versions_dir", "max_refuse_recall_drop", "epochs"}, src)
     for key in ("models_dir", "versions_dir"):
         if key in rt and (not isinstance(rt[key], str) or not rt[key]):
             raise ConfigError(f"{src}: key 'retrain.{key}' must be a directory path")
     retrain = RetrainSettings(
         models_dir=rt.get("models_dir", "var/models"),
         versions_dir=rt.get("versions_dir", "training/data/versions"),
-        max_refuse_recall_drop=_number(src, rt, "max_refuse_recall_drop", "retrain", 0.01, 0.0, 1.0),
-        epochs=_number(src, rt, "epochs", "retrain", 40, 1, 10000, integer=True),
+        max_refuse_recall_drop=read_number(src, rt, "max_refuse_recall_drop", "retrain", 0.01, 0.0, 1.0),
+        epochs=read_number(src, rt, "epochs", "retrain", 40, 1, 10000, integer=True),
     )
 
     aud = config.section("audit")
-    _check(src, aud, "audit", {"checkpoint"})
+    check_keys(aud, "audit", {"checkpoint"}, src)
     checkpoint = aud.get("checkpoint")
     if checkpoint is not None and (not isinstance(checkpoint, str) or not checkpoint):
         raise ConfigError(f"{src}: key 'audit.checkpoint' must be a file path")
 
     priv = config.section("privacy")
-    _check(src, priv, "privacy", {"retention_days"})
-    privacy = PrivacySettings(retention_days=_number(src, priv, "retention_days", "privacy", 30.0, 0.0, 36500.0))
+    check_keys(priv, "privacy", {"retention_days"}, src)
+    privacy = PrivacySettings(retention_days=read_number(src, priv, "retention_days", "privacy", 30.0, 0.0, 36500.0))
     return OpsSettings(schedule, reports, FeedbackSettings(fdir), retrain, AuditSettings(checkpoint), privacy)

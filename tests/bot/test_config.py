@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.config import load_config, parse_config
+from bot.config import load_config, parse_config, read_duration, read_names, read_number
 from bot.errors import ConfigError
 from cli.main import main
 
@@ -135,3 +135,17 @@ def test_the_cli_prints_the_typo_line_and_does_not_start(tmp_path: Path) -> None
     res = CliRunner().invoke(main, ["--config", str(f), "serve", "--port", "0"])
     assert res.exit_code == 2
     assert f"so8t: error: unknown key 'safety_treshold' in {f} — did you mean 'safety_threshold'?" in res.output
+
+
+def test_public_value_readers_name_the_key() -> None:
+    assert read_number("f.yaml", {}, "port", "console", 8765, 0, 65535, integer=True) == 8765
+    assert read_number("f.yaml", {"x": 0.5}, "x", "", None, 0.0, 1.0) == 0.5
+    with pytest.raises(ConfigError, match=r"f.yaml: key 'x' must be a number, got None"):
+        read_number("f.yaml", {"x": None}, "x", "", None, 0.0, 1.0)
+    with pytest.raises(ConfigError, match=r"key 'policy.queue.max_total' must be between 1 and 10"):
+        read_number("f.yaml", {"max_total": 11}, "max_total", "policy.queue", 1, 1, 10, integer=True)
+    assert read_names("f.yaml", "alice", "roles.admins") == ("alice",)
+    assert read_names("f.yaml", ["a", 7], "roles.admins") == ("a", "7") and read_names("f.yaml", None, "x") == ()
+    assert read_duration("f.yaml", "4h", "escalation.default_deadline") == 4 * 3600.0
+    with pytest.raises(ConfigError, match=r"key 'schedule.lock_ttl' must be a duration"):
+        read_duration("f.yaml", "soon", "schedule.lock_ttl")
