@@ -258,37 +258,54 @@ def register(group: click.Group) -> None:
     @click.option("--out", default="var/kb/answers.md", show_default=True, help="every question and answer, readable")
     @click.option("--json", "json_out", type=click.Path(dir_okay=False), default=None, help="write the results here")
     @click.option("--max-tokens", type=click.IntRange(16, 1024), default=160, show_default=True)
+    @click.option(
+        "--replay",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="score the model's answers of an earlier --json run again (no model is loaded)",
+    )
     @click.pass_obj
-    def eval_answers_cmd(state: Any, out: str, json_out: str | None, max_tokens: int) -> None:
+    def eval_answers_cmd(state: Any, out: str, json_out: str | None, max_tokens: int, replay: str | None) -> None:
         """Grounded answers to the handbook questions by the served answering model (a temporary index of
         the sample handbook): key fact in the answer, from a given passage, a source cited, and "not found"
-        for the questions the handbook cannot answer."""
+        for the questions the handbook cannot answer; the model's answer and the posted one after the grounding
+        check (fallback: the share replaced by the passages' own sentences)."""
         import tempfile
 
         from bot.config import SAMPLE_HANDBOOK, KnowledgeFolder
-        from kb.answers import dump, evaluate_answers, rows_json, write_answers
+        from kb.answers import dump, evaluate_answers, load_replay, rows_json, write_answers
         from kb.store import index
         from runtime.errors import RuntimeLoadError
         from runtime.loader import load_runtime
 
-        try:
-            rt = load_runtime(state.config.model)
-        except RuntimeLoadError as exc:
-            fail(str(exc))
-            return
-        answerer = getattr(rt, "answerer", rt)
+        answers = None
+        model_id = ""
+        if replay:
+            answers = load_replay(Path(replay))
+            model_id = str(json.loads(Path(replay).read_text(encoding="utf-8")).get("model") or "")
+            answerer: Any = None
+        else:
+            try:
+                rt = load_runtime(state.config.model)
+            except RuntimeLoadError as exc:
+                fail(str(exc))
+                return
+            answerer, model_id = getattr(rt, "answerer", rt), rt.model_id
         folders = (KnowledgeFolder(SAMPLE_HANDBOOK),)
         with tempfile.TemporaryDirectory() as tmp:
             store = Path(tmp) / "kb.db"
             index(store, folders)
-            rows, summary = evaluate_answers(answerer, store, folders, max_tokens=max_tokens)
+            rows, summary = evaluate_answers(answerer, store, folders, max_tokens=max_tokens, replay=answers)
         write_answers(rows, Path(out))
+        click.echo("model: the model's answer; posted: after the grounding check (kb/grounding.py), which posts the")
+        click.echo("passages' own sentences instead when the answer states a number or name they lack (fallback)")
         for group, m in summary.items():
             click.echo(
-                f"{group:4s} answerable {m['answerable']}: grounded {m['grounded']}, faithful {m['faithful']}, "
-                f"cites {m['cites']}, not found {m['answerable_not_found']} | unanswerable {m['unanswerable']}: "
-                f"not found {m['unanswerable_not_found']}"
+                f"{group:4s} answerable {m['answerable']}: model grounded {m['grounded']}, faithful {m['faithful']}, "
+                f"cites {m['cites']} | posted grounded {m['posted_grounded']}, faithful {m['posted_faithful']}, "
+                f"cites {m['posted_cites']}, fallback {m['fallback']} | not found {m['answerable_not_found']} | "
+                f"unanswerable {m['unanswerable']}: not found {m['unanswerable_not_found']}"
             )
         click.echo(f"wrote {out}")
         if json_out:
-            dump({"summary": summary, "rows": rows_json(rows), "model": rt.model_id}, Path(json_out))
+            dump({"summary": summary, "rows": rows_json(rows), "model": model_id}, Path(json_out))

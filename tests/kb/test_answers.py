@@ -44,3 +44,30 @@ def test_scores_grounding_faithfulness_citations_and_not_found(tmp_path: Path) -
     write_answers(rows, tmp_path / "answers.md")
     text = (tmp_path / "answers.md").read_text(encoding="utf-8")
     assert "## q01 (en, answerable)" in text and "key fact: 30 days" in text
+
+
+class _Liar:
+    """States a figure no handbook page has, every time."""
+
+    def answer(
+        self, context: Any, request: str, max_tokens: int | None = None, documents: str | None = None
+    ) -> Iterator[str]:
+        yield "It is ¥99,999, see SkyLedger."
+
+
+def test_answers_stating_what_no_passage_holds_are_replaced_and_counted(tmp_path: Path) -> None:
+    folders = (KnowledgeFolder(SAMPLE_HANDBOOK),)
+    store = tmp_path / "kb.db"
+    index(store, folders)
+    rows, summary = evaluate_answers(_Liar(), store, folders)
+    answered = [r for r in rows if r.outcome]
+    assert answered and all(r.outcome == "extractive_fact" for r in answered)
+    assert all("99,999" not in r.posted and r.unsupported == ["jpy 99999", "skyledger"] for r in answered)
+    assert summary["all"]["fallback"] == 1.0 and summary["all"]["grounded"] == 0.0
+    assert (summary["all"]["posted_faithful"] or 0.0) > 0.3  # the quoted sentences often hold the key fact
+    write_answers(rows, tmp_path / "answers.md")
+    text = (tmp_path / "answers.md").read_text(encoding="utf-8")
+    assert "posted instead:" in text and "not in the passages: jpy 99999, skyledger" in text
+    # the stored answers scored again without a model give the same figures
+    again, summary2 = evaluate_answers(None, store, folders, replay={r.id: r.answer for r in rows})
+    assert summary2 == summary
