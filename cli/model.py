@@ -365,7 +365,7 @@ def train_head_cmd(
     json_out: str | None,
 ) -> None:
     """Train the safety head on frozen backbone states (cached by text hash), calibrate on dev, write it."""
-    from training.head_train import HeadConfig
+    from training.head_fit import HeadConfig
     from training.train_head import run_train_head
 
     rt = _runtime(state, with_head=False)

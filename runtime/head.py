@@ -52,7 +52,7 @@ def softmax(z: np.ndarray) -> np.ndarray:
 
 @dataclass
 class HeadParams:
-    """Weights of the head; also what training/head_train.py optimizes."""
+    """Weights of the head; also what training/head_fit.py optimizes."""
 
     mean: np.ndarray  # (d,)
     std: np.ndarray  # (d,)

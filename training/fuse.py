@@ -1,5 +1,5 @@
 """`so8t train-head --fuse-adapter`: the fine-tuned adapter's own head (an MLP trained jointly with the LoRA)
-fused late with a hashed n-gram head, the same fusion as head v0 (training/head_train.py).
+fused late with a hashed n-gram head, the same fusion as head v0 (training/head_fit.py).
 
 Only the dev, test and holdout states are computed (through llama.cpp + the adapter, cached by the
 adapter's state key): the MLP is already trained, the n-gram part needs no states, and dev picks the
@@ -19,7 +19,7 @@ from runtime.base import SAFETY_THRESHOLD
 from runtime.head import SafetyHead
 from training.dataset import DATASET_FILE, read_jsonl
 from training.features import StateSource, hidden_states
-from training.head_train import HeadConfig, fuse_heads, make_split, train_head
+from training.head_fit import HeadConfig, fuse_heads, make_split, train_head
 from training.train_head import HOLDOUT_FILE, head_metrics
 
 

@@ -24,7 +24,7 @@ from runtime.head import SafetyHead
 from runtime.models import HEADS_DIR
 from training.features import StateSource, hidden_states
 from training.hazard_data import HAZARD_FILE, build_hazard, write_rows
-from training.head_train import HeadConfig, Split, fuse_heads, make_split, train_head
+from training.head_fit import HeadConfig, Split, fuse_heads, make_split, train_head
 
 HAZARD_LABELS = ("safe", "hazard")
 NGRAM_HEAD = HEADS_DIR / "hazard-ngrams.npz"

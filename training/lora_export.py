@@ -21,7 +21,7 @@ import numpy as np
 from runtime.base import LABELS
 from runtime.head import SafetyHead
 from training.gguf_adapter import AdapterShape, gguf_tensors, write_adapter
-from training.head_train import fit_temperature
+from training.head_fit import fit_temperature
 from training.hf_base import BaseRef, attention_heads
 
 if TYPE_CHECKING:

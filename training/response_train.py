@@ -32,7 +32,7 @@ from runtime.response import RESPONSE_CLASSES, RESPONSE_LABELS, SPECIALIST_CLASS
 from training.dataset import DATA_DIR, read_jsonl
 from training.features import CACHE_DIR, hidden_states
 from training.hazard_data import HAZARD_FILE
-from training.head_train import HeadConfig, fuse_heads, make_split, train_head
+from training.head_fit import HeadConfig, fuse_heads, make_split, train_head
 
 RESPONSE_DIR = DATA_DIR / "response"
 RESPONSE_TEST_DIR = DATA_DIR / "response_test"

@@ -15,7 +15,7 @@ from runtime.base import SAFETY_THRESHOLD
 from runtime.head import SafetyHead
 from training.dataset import read_jsonl
 from training.features import StateSource, hidden_states
-from training.head_train import HeadConfig
+from training.head_fit import HeadConfig
 from training.promote import HeadRegistry, gate
 from training.train_head import head_metrics, run_train_head
 

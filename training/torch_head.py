@@ -85,7 +85,7 @@ def to_safety_head(
     meta: dict[str, Any] | None = None,
 ) -> SafetyHead:
     """The runtime's head format. use_ngrams=False: the fine-tuned head reads the adapter's state only
-    (wn is stored as zeros); a late-fused n-gram part can be added later with training/head_train.py."""
+    (wn is stored as zeros); a late-fused n-gram part can be added later with training/head_fit.py."""
 
     def arr(t: torch.Tensor) -> np.ndarray:
         return t.detach().float().cpu().numpy().astype(np.float32)

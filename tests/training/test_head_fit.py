@@ -8,7 +8,7 @@ import numpy as np
 
 from runtime.base import CATEGORIES, LABELS
 from runtime.head import SafetyHead
-from training.head_train import HeadConfig, Split, expected_calibration_error, fit_temperature, train_head
+from training.head_fit import HeadConfig, Split, expected_calibration_error, fit_temperature, train_head
 
 
 def _data(n: int, seed: int) -> Split:
