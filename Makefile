@@ -38,10 +38,11 @@ $(BIN)/llama-server: | $(BIN)/python
 	mkdir -p $(LLAMA_SERVER_DIR)
 	$(BIN)/pip download -q --no-binary :all: --no-deps $(LLAMA_PIN) -d $(LLAMA_SERVER_DIR)
 	tar -xzf $(LLAMA_SERVER_DIR)/llama_cpp_python-$(LLAMA_VERSION).tar.gz -C $(LLAMA_SERVER_DIR)
-	cmake -S $(LLAMA_SERVER_SRC) -B $(LLAMA_SERVER_DIR)/build -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) \
+	command -v cmake >/dev/null || $(BIN)/pip install -q cmake  # PyPI's cmake where the system has none
+	PATH="$(CURDIR)/$(BIN):$$PATH" cmake -S $(LLAMA_SERVER_SRC) -B $(LLAMA_SERVER_DIR)/build -DCMAKE_BUILD_TYPE=Release $(CMAKE_ARGS) \
 	  -DBUILD_SHARED_LIBS=OFF -DLLAMA_BUILD_SERVER=ON -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
 	  -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF
-	cmake --build $(LLAMA_SERVER_DIR)/build --target llama-server -j $(CMAKE_BUILD_PARALLEL_LEVEL)
+	PATH="$(CURDIR)/$(BIN):$$PATH" cmake --build $(LLAMA_SERVER_DIR)/build --target llama-server -j $(CMAKE_BUILD_PARALLEL_LEVEL)
 	install -m 755 $(LLAMA_SERVER_DIR)/build/bin/llama-server $@
 
 llama-server: $(BIN)/llama-server

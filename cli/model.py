@@ -113,7 +113,7 @@ def evaluate_rows(rt: Any, rows: list[dict[str, Any]], progress: bool = True, st
     """Run decide() on every row (end to end, as served) and compute the model card's metrics."""
     from runtime.base import Turn
     from runtime.stats import percentile
-    from training.metrics import decision_metrics
+    from training.eval_metrics import decision_metrics
 
     preds, lat = [], []
     t0 = time.perf_counter()
@@ -147,7 +147,7 @@ def _with_response_check(rt: Any, rows: list[dict[str, Any]], preds: list[Any], 
 
     from runtime.base import Turn
     from runtime.stats import percentile
-    from training.metrics import decision_metrics
+    from training.eval_metrics import decision_metrics
 
     after, cost = [], []
     stopped = during = 0

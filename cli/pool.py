@@ -21,20 +21,26 @@ def register(group: click.Group) -> None:
     @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
     @click.option("--threads", type=int, default=None, help="CPU threads (default model.threads, else all cores)")
     @click.option("--parallel", type=int, default=1, show_default=True, help="requests evaluated at once (slots)")
+    @click.option(
+        "--answers", is_flag=True, help="serve the answer model for model.answer_server (/v1/chat/completions)"
+    )
     @click.option("--print", "print_only", is_flag=True, help="print the llama-server command line, run nothing")
     @click.pass_obj
     def model_server(
-        state: CliState, host: str, port: int, threads: int | None, parallel: int, print_only: bool
+        state: CliState, host: str, port: int, threads: int | None, parallel: int, answers: bool, print_only: bool
     ) -> None:
         """Run llama.cpp's llama-server on the configured model (the same GGUF and LoRA adapter as in-process,
-        --embeddings --pooling last) for the bot's `model.servers`; the bot applies the heads."""
+        --embeddings --pooling last) for the bot's `model.servers`; the bot applies the heads. With
+        --answers: the answer model, for `model.answer_server`."""
         import shlex
 
         from runtime.errors import RuntimeLoadError
         from runtime.remote import llama_server_binary, server_args
 
         try:
-            args = server_args(state.config.model, host=host, port=port, threads=threads, parallel=parallel)
+            args = server_args(
+                state.config.model, host=host, port=port, threads=threads, parallel=parallel, answers=answers
+            )
             binary = "llama-server" if print_only else str(llama_server_binary())
         except (FileNotFoundError, RuntimeLoadError) as exc:
             fail(str(exc))

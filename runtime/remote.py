@@ -437,25 +437,45 @@ def server_args(
     port: int = 8080,
     threads: int | None = None,
     parallel: int = 1,
+    answers: bool = False,
 ) -> list[str]:
     """llama-server's arguments for the model that `settings` serves in-process: the same GGUF and LoRA
     adapter, the final state of the last token (LAST pooling), the in-process context size per slot, a
-    batch that holds a whole prompt (embeddings need one ubatch), no flash attention (as in-process)."""
-    files = ModelFiles.resolve(settings)
+    batch that holds a whole prompt (embeddings need one ubatch), no flash attention (as in-process).
+    answers=True: the answer model instead (model.answer_model, automatic as in-process), for
+    `model.answer_server`: /v1/chat/completions with the GGUF's own chat template, no embeddings."""
     n_threads = threads or settings.threads or physical_cores()
+    common = [
+        "--ctx-size", str(settings.n_ctx * parallel), "--parallel", str(parallel),
+        "--threads", str(n_threads), "--threads-batch", str(n_threads),
+        "--host", host, "--port", str(port),
+    ]  # fmt: skip
+    if answers:
+        return ["--model", str(answer_model_path(settings)), "--jinja", *common]
+    files = ModelFiles.resolve(settings)
     batch = settings.n_ctx
     args = [
         "--model", str(files.path),
         "--embeddings", "--pooling", "last",
-        "--ctx-size", str(settings.n_ctx * parallel), "--parallel", str(parallel),
         "--batch-size", str(batch), "--ubatch-size", str(batch),
         "--flash-attn", "off", "--swa-full",
-        "--threads", str(n_threads), "--threads-batch", str(n_threads),
-        "--host", host, "--port", str(port),
+        *common,
     ]  # fmt: skip
     if files.adapter is not None:
         args += ["--lora", str(files.adapter)]
     return args
+
+
+def answer_model_path(settings: ModelSettings) -> Path:
+    """The GGUF that writes answers for `settings`, chosen as runtime.loader chooses it (without loading)."""
+    from runtime.models import HYBRID_ANSWER_BACKBONE, backbone_for, resolve_model_path
+
+    own = ModelFiles.resolve(settings).path
+    answer = settings.answer_model
+    if answer is None:
+        backbone = backbone_for(own)
+        answer = HYBRID_ANSWER_BACKBONE.name if backbone is not None and backbone.kind == "base" else "self"
+    return own if answer == "self" else resolve_model_path(answer)
 
 
 def free_port(host: str = "127.0.0.1") -> int:

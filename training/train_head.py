@@ -15,9 +15,9 @@ from runtime.head import SafetyHead, head_path_for
 from runtime.lang import detect_lang
 from runtime.models import HEADS_DIR
 from training.dataset import DATA_DIR, DATASET_FILE, build, read_jsonl, write_jsonl
+from training.eval_metrics import decision_metrics
 from training.features import StateSource, hidden_states
 from training.head_fit import HeadConfig, expected_calibration_error, make_split, train_head
-from training.metrics import decision_metrics
 
 HOLDOUT_FILE = DATA_DIR / "holdout" / "unseen.jsonl"
 

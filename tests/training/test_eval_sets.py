@@ -1,7 +1,7 @@
 import pytest
 
+from training.eval_metrics import is_harmful
 from training.eval_sets import SETS, EvalSetError, load_eval_set
-from training.metrics import is_harmful
 
 
 @pytest.mark.parametrize("name", SETS)

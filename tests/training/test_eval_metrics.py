@@ -1,4 +1,4 @@
-from training.metrics import safety_metrics
+from training.eval_metrics import safety_metrics
 
 
 def test_model_card_metrics_by_hand() -> None:
@@ -26,7 +26,7 @@ def test_undefined_ratios_are_none_not_zero() -> None:
 
 def test_gate_rates_by_hand() -> None:
     from runtime.base import Decision
-    from training.metrics import decision_metrics
+    from training.eval_metrics import decision_metrics
 
     def d(v: str, domain: str | None = None) -> Decision:
         return Decision(v, "none", 0.9, {}, "", v == "ESCALATE", domain=domain)  # type: ignore[arg-type]
