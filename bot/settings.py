@@ -94,11 +94,15 @@ class BotSettings:
 
 
 def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
-    """Settings from config; the DB path is --db, then $SO8T_DB, then storage.path, then var/so8t.db."""
+    """Settings from config; the store is --db, then $SO8T_DB, then storage.url, then storage.path, then
+    var/so8t.db: a SQLite file path or a postgresql:// URL (bot/store)."""
     src = config.where
     storage = config.section("storage")
-    _check(src, storage, "storage", {"path"})
-    path = db_path or os.environ.get("SO8T_DB") or storage.get("path") or DEFAULT_DB
+    _check(src, storage, "storage", {"path", "url"})
+    url = storage.get("url")
+    if url is not None and not (isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(f"{src}: key 'storage.url' must be a postgresql://user:password@host:port/db URL")
+    path = db_path or os.environ.get("SO8T_DB") or url or storage.get("path") or DEFAULT_DB
     if not isinstance(path, str):
         raise ConfigError(f"{src}: key 'storage.path' must be a file path string")
 

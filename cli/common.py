@@ -49,5 +49,8 @@ def bot_settings(state: Any, db: str | None) -> Any:
 
 
 def db_path(state: Any, db: str | None) -> str:
-    """The store's path for `db`, as `bot_settings` resolves it."""
-    return str(bot_settings(state, db).db_path)
+    """The SQLite file of the document index for `db` (`bot_settings` resolves the store): the store
+    itself, or beside a PostgreSQL store the local file of bot.store.kb_path."""
+    from bot.store import kb_path
+
+    return str(kb_path(bot_settings(state, db).db_path))

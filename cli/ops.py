@@ -13,14 +13,14 @@ from typing import Any
 
 import click
 
-from bot.store import AuditStore
 from bot.errors import ConfigError, StoreError
+from bot.store import AuditStore, describe_target, target_exists
 from cli.common import bot_settings, fail
 
 
 def _open_existing(state: Any, db: str | None) -> AuditStore:
     settings = bot_settings(state, db)
-    if not Path(settings.db_path).is_file():
+    if not target_exists(settings.db_path):
         fail(f"no audit database at {settings.db_path} (run `so8t serve` first, or pass --db PATH)")
     try:
         return AuditStore(settings.db_path)
@@ -278,9 +278,9 @@ def register(group: click.Group) -> None:
         except ConfigError as exc:
             fail(str(exc))
             return
-        info: dict[str, Any] = {**describe_model(state.config.model), "store": settings.db_path}
+        info: dict[str, Any] = {**describe_model(state.config.model), "store": describe_target(settings.db_path)}
         open_by_domain: dict[str, int] = {}
-        if Path(settings.db_path).is_file():
+        if target_exists(settings.db_path):
             sched, store = _scheduler(state, db)
             try:
                 open_by_domain = store.escalation_counts()
@@ -306,7 +306,7 @@ def register(group: click.Group) -> None:
                 }
                 for name, sch in ops.schedule.jobs.items()
             ]
-        info["store_exists"] = Path(settings.db_path).is_file()
+        info["store_exists"] = target_exists(settings.db_path)
         info["open_total"] = sum(open_by_domain.values())
         info["open_by_domain"] = open_by_domain
         info["jobs"] = jobs_status
@@ -320,7 +320,7 @@ def register(group: click.Group) -> None:
             f"Hazard head: {info.get('hazard_head_id') or 'none (n-grams only)'}"
             + (f"  ({info['hazard_head_error']})" if info.get("hazard_head_error") else ""),
             f"Response head: {', '.join(info.get('response_heads') or []) or 'none (answers are not watched)'}",
-            f"Store: {settings.db_path}" + ("" if info["store_exists"] else "  (not created yet: run `so8t serve`)"),
+            f"Store: {info['store']}" + ("" if info["store_exists"] else "  (not created yet: run `so8t serve`)"),
             f"Open cases: {info['open_total']}" + "".join(f" · {d} {n}" for d, n in open_by_domain.items()),
             "Queue: only inside `so8t serve` (see /healthz or /so8t status in chat)",
         ]

@@ -21,11 +21,12 @@ from bot.ports import Adapter
 from bot.replies import Replies
 from bot.reports import served_versions
 from bot.settings import BotSettings, load_settings
-from bot.store import AuditStore
+from bot.store import AuditStore, describe_target, kb_path
 from runtime.base import Runtime
 from serve.http import ops_routes
 from serve.jobs import JobContext, make_jobs
 from serve.ops_settings import OpsSettings, load_ops_settings
+from serve.replicas import LED, Replicas
 from serve.scheduler import Scheduler
 
 log = logging.getLogger("so8t.app")
@@ -45,6 +46,7 @@ class App:
     platforms: list[PlatformAdapter] = field(default_factory=list)
     console_enabled: bool = True
     scheduler: Scheduler | None = None  # the weekly jobs (runs inside `so8t serve`)
+    replicas: Replicas | None = None  # on PostgreSQL: leases, takeover, the led platforms (serve/replicas.py)
     _closed: bool = field(default=False, repr=False)
 
     def web_app(self) -> web.Application:
@@ -74,8 +76,14 @@ class App:
         self.port = int(addresses[0][1]) if addresses else 0
         if self.console_enabled:
             self.bot.console_url = self.url  # `/so8t report` links to the console's report page
+        led = [p for p in self.platforms if self.store.is_postgres and p.platform in LED]
         for platform in self.platforms:
-            await platform.start()
+            if platform not in led:
+                await platform.start()
+        if self.store.is_postgres:
+            self.replicas = Replicas(self.store, self.bot.recover, led)
+            await self.replicas.tick()  # leads (or not) before the start returns
+            self.replicas.start()
         if self.scheduler is not None:
             self.scheduler.start()  # also catches up a run missed while stopped (once)
         return self.port
@@ -86,8 +94,11 @@ class App:
         self._closed = True
         if self.scheduler is not None:
             await self.scheduler.stop()
+        if self.replicas is not None:
+            await self.replicas.stop()  # stops the led platforms it started
         for platform in reversed(self.platforms):
-            await platform.stop()
+            if self.replicas is None or platform not in self.replicas.led:
+                await platform.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.stop()
@@ -125,7 +136,7 @@ def build_app(
         log.warning(
             "SO8T_AUDIT_KEY is not set: the audit chain is an unkeyed hash (anyone who can write %s can "
             "rewrite it undetected) and no checkpoints are signed; set it (see .env.example)",
-            settings.db_path,
+            describe_target(settings.db_path),
         )
     try:
         if runtime is None:
@@ -161,7 +172,7 @@ def build_app(
     if bot.knowledge:  # the team's documents, indexed into the store (incremental; never fails the start)
         from kb import ensure_index
 
-        ensure_index(settings.db_path, bot.knowledge)
+        ensure_index(str(kb_path(settings.db_path)), bot.knowledge)
     bot.versions = job_context(config, settings, ops, store, bot.adapters, runtime).versions
     return App(
         config,

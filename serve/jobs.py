@@ -21,7 +21,7 @@ from bot.events import Escalation
 from bot.pii import mask
 from bot.reports import ACTION_LABEL, build_report, previous_week, render, summary_line, week_of
 from bot.settings import BotSettings
-from bot.store import AuditStore
+from bot.store import AuditStore, kb_path
 from serve.ops_settings import OpsSettings
 from serve.scheduler import JobFn, JobResult, JobRun
 
@@ -134,7 +134,7 @@ async def kb_job(ctx: JobContext, run: JobRun) -> JobResult:
     folders = ctx.config.knowledge.folders
     if not folders:
         return JobResult("skipped", "no knowledge folders configured", {})
-    report = await asyncio.to_thread(ensure_index, ctx.settings.db_path, folders)
+    report = await asyncio.to_thread(ensure_index, str(kb_path(ctx.settings.db_path)), folders)
     if report is None:
         return JobResult("failed", "the knowledge index could not be updated (see the log)", {})
     return JobResult("ok", report.summary()[:500], {})

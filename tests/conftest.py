@@ -26,3 +26,30 @@ def real_runtime(request: pytest.FixtureRequest) -> Iterator[object]:
 
     rt = LlamaRuntime(ModelSettings(path=request.param, threads=2))
     yield rt
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[object]:
+    """A throwaway PostgreSQL cluster for the session (tests/support/postgres.py)."""
+    from tests.support.postgres import cluster
+
+    with cluster() as c:
+        yield c
+
+
+@pytest.fixture
+def pg_url(pg_cluster: object) -> Iterator[str]:
+    """A fresh database on the session's cluster, dropped after the test."""
+    from tests.support.postgres import Cluster
+
+    assert isinstance(pg_cluster, Cluster)
+    with pg_cluster.database() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_target(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The store on each backend: a SQLite file path, or a postgresql:// URL of a fresh database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "so8t.db")
+    return str(request.getfixturevalue("pg_url"))

@@ -29,7 +29,7 @@ from bot.store.chain import (
     VerifyResult,
     row_hash,
 )
-from bot.store.dialect import is_postgres_url, redact_url
+from bot.store.dialect import describe_target, is_postgres_url, kb_path, redact_url, target_exists
 from bot.store.escalations import EscalationStore
 from bot.store.events import EventStore
 from bot.store.jobs import JobStore
@@ -75,7 +75,10 @@ __all__ = [
     "VerifyResult",
     "audit_key_from_env",
     "data_cipher_from_env",
+    "describe_target",
     "is_postgres_url",
+    "kb_path",
     "redact_url",
     "row_hash",
+    "target_exists",
 ]

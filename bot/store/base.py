@@ -7,8 +7,12 @@ console workspace, which open their own connection to the same database.
 
 from __future__ import annotations
 
+import os
+import socket
 import sqlite3
 import threading
+import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -23,6 +27,7 @@ from bot.store.dialect import (
     connect_sqlite,
     db_errors,
     is_postgres_url,
+    kb_path,
     one_line,
     redact_url,
 )
@@ -30,6 +35,7 @@ from bot.store.keys import FROM_ENV, DataCipher, _FromEnv, audit_key_from_env, d
 from bot.store.migrations import MIGRATIONS, SCHEMA_VERSION
 
 T = TypeVar("T")
+DEFAULT_LEASE_S = 30.0  # an unfinished event's claim, renewed by its live replica every third of it
 Params = Sequence[Any] | dict[str, Any]
 
 
@@ -272,15 +278,25 @@ class StoreBase:
         target: str | Path,
         audit_key: bytes | None | _FromEnv = FROM_ENV,
         data_key: DataCipher | None | _FromEnv = FROM_ENV,
+        *,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         """`target` is a SQLite path or a postgresql:// URL. `audit_key` (SO8T_AUDIT_KEY) keys the chain;
         `data_key` (SO8T_DATA_KEY) encrypts the originals reviewers may need. Both default to the
-        environment and never enter the database."""
+        environment and never enter the database. `owner` names this replica in the events it claims
+        (default: host, pid and a random part), `lease_s` is how long a claim holds without renewal and
+        `clock` the wall clock leases are measured on."""
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_s = float(lease_s)
+        self.clock = clock
         self.audit_key: bytes | None = audit_key_from_env() if isinstance(audit_key, _FromEnv) else audit_key
         self.cipher: DataCipher | None = data_cipher_from_env() if isinstance(data_key, _FromEnv) else data_key
         self.database = Database(target)
         self.dialect = self.database.dialect
-        self.path = self.database.path if self.database.path is not None else Path(self.database.label)
+        # a SQLite file: the store itself, or beside a PostgreSQL store the local document index (kb/)
+        self.path = self.database.path if self.database.path is not None else kb_path(self.database.url)
         self.url = self.database.url
         self.conn = self.database.raw  # the driver's own connection (tests, kb on SQLite)
 

@@ -9,6 +9,7 @@ DDL is written with the `{pk}`, `{int}`, `{float}` and `{text}` type slots that 
 
 from __future__ import annotations
 
+import os
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -31,6 +32,30 @@ def is_postgres_url(target: str | Path) -> bool:
 def redact_url(url: str) -> str:
     """The URL without its password (for messages and `so8t status`)."""
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def describe_target(target: str | Path) -> str:
+    """The store as messages show it: a path, or a URL without its password."""
+    return redact_url(str(target)) if is_postgres_url(target) else str(target)
+
+
+KB_DB_ENV = "SO8T_KB_DB"
+DEFAULT_KB_DB = "var/so8t-kb.db"
+
+
+def kb_path(target: str | Path) -> Path:
+    """Where the document index (kb/, SQLite FTS5) lives: in the store's own file on SQLite; beside a
+    PostgreSQL store, in a local SQLite file ($SO8T_KB_DB, default var/so8t-kb.db; rebuilt from the
+    folders by `so8t kb index`, so each replica may keep its own)."""
+    if is_postgres_url(target):
+        return Path(os.environ.get(KB_DB_ENV) or DEFAULT_KB_DB)
+    return Path(target)
+
+
+def target_exists(target: str | Path) -> bool:
+    """Whether the store is there to read: a SQLite file that exists; a PostgreSQL URL always (connecting
+    tells)."""
+    return is_postgres_url(target) or Path(target).is_file()
 
 
 @dataclass(frozen=True)

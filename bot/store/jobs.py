@@ -42,6 +42,15 @@ class JobStore(StoreBase):
 
         return self._write(fn)
 
+    def lead(self, role: str, ttl_s: float) -> bool:
+        """Hold (take, or renew) the leadership of `role` for ttl_s: True when this replica leads now.
+        A lock row like a job's (`leader:<role>`): only one replica wins, and when the leader stops renewing
+        another takes over after ttl_s (Discord's gateway runs in the replica that leads `discord`)."""
+        return self.acquire_job_lock(f"leader:{role}", self.owner, self.clock(), ttl_s)
+
+    def resign(self, role: str) -> None:
+        self.release_job_lock(f"leader:{role}", self.owner)
+
     def release_job_lock(self, job: str, owner: str) -> None:
         self._write(lambda c: c.execute("DELETE FROM job_locks WHERE job = ? AND owner = ?", (job, owner)))
 

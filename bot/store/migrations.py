@@ -6,7 +6,7 @@ that has shipped: add the next number. DDL uses the type slots of bot/store/dial
 
 1 events, decisions (append-only), escalations   4 answers (the answer guard's outcomes)
 2 scheduled jobs and model changes               5 the adapters' ledger and the console workspace
-3 keyed chain, encrypted originals
+3 keyed chain, encrypted originals               6 claims on events (replicas on one PostgreSQL)
 """
 
 from __future__ import annotations
@@ -157,5 +157,23 @@ def _migration_5(c: Conn) -> None:
     c.execute("INSERT INTO console_meta(key, value) VALUES ('masked', '1')")
 
 
-MIGRATIONS: tuple[Callable[[Conn], None], ...] = (_migration_1, _migration_2, _migration_3, _migration_4, _migration_5)
+def _migration_6(c: Conn) -> None:
+    """Which replica holds an unfinished event and until when (`so8t serve` replicas on one PostgreSQL share
+    the events table: an event whose lease ran out is taken over by another replica)."""
+    _run(
+        c,
+        "ALTER TABLE events ADD COLUMN claimed_by {text}",
+        "ALTER TABLE events ADD COLUMN lease_until {float}",
+        "CREATE INDEX events_claim ON events(state, lease_until)",
+    )
+
+
+MIGRATIONS: tuple[Callable[[Conn], None], ...] = (
+    _migration_1,
+    _migration_2,
+    _migration_3,
+    _migration_4,
+    _migration_5,
+    _migration_6,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,4 +1,5 @@
-"""The audit store on real SQLite files: migrations, exactly-once ledger, hash chain, failures."""
+"""The audit store on real SQLite files and (the tests taking `store_target`) on a real PostgreSQL database:
+migrations, exactly-once ledger, hash chain, failures."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord
 from bot.errors import StoreError
 from bot.events import Resolution
+from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord
 from runtime.base import Decision
 
 
@@ -66,46 +67,52 @@ def test_corrupt_database_is_one_clear_line(tmp_path: Path) -> None:
     assert "is corrupt" in str(err.value) and str(bad) in str(err.value) and "\n" not in str(err.value)
 
 
-def test_events_dedupe_and_pending(tmp_path: Path) -> None:
-    store = AuditStore(tmp_path / "a.db")
+def _drop_trigger(store: AuditStore, name: str) -> None:
+    store.sql(f"DROP TRIGGER {name}" + (" ON decisions" if store.is_postgres else ""))
+
+
+def test_events_dedupe_and_pending(store_target: str) -> None:
+    store = AuditStore(store_target, lease_s=0.0)
     assert store.record_event("console", "e1", "message", {"text": "hi", "event_id": "e1"}, 1.0)
     assert not store.record_event("console", "e1", "message", {"text": "hi"}, 2.0)
     assert store.record_event("slack", "e1", "message", {"text": "other platform"}, 2.0)
-    assert [k for k, _ in store.pending_events()] == ["message", "message"]
+    # after a crash: the next process (on PostgreSQL a new owner, once the old claims' lease ran out)
+    restarted = AuditStore(store_target, lease_s=0.0)
+    assert [k for k, _ in restarted.pending_events()] == ["message", "message"]
     store.finish_event("console", "e1", "done", 3.0)
     assert store.event_state("console", "e1") == "done"
-    assert len(store.pending_events()) == 1
-    assert store.conn.execute("SELECT payload FROM events WHERE platform='console'").fetchone()[0] is None
+    assert len(AuditStore(store_target, lease_s=0.0).pending_events()) == 1
+    assert store.sql("SELECT payload FROM events WHERE platform='console'") == [(None,)]
 
 
-def test_chain_verifies_and_names_the_first_broken_row(tmp_path: Path) -> None:
-    store = AuditStore(tmp_path / "a.db")
+def test_chain_verifies_and_names_the_first_broken_row(store_target: str) -> None:
+    store = AuditStore(store_target)
     for i in range(5):
         _append(store, i)
     assert store.verify_chain().ok and store.verify_chain().rows == 5
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        store.conn.execute("UPDATE decisions SET verdict = 'REFUSE' WHERE id = 3")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
-        store.conn.execute("DELETE FROM decisions WHERE id = 3")
+    with pytest.raises(StoreError, match="append-only"):
+        store.sql("UPDATE decisions SET verdict = 'REFUSE' WHERE id = 3")
+    with pytest.raises(StoreError, match="append-only"):
+        store.sql("DELETE FROM decisions WHERE id = 3")
     # someone with file access drops the trigger and edits a row: verify finds it
-    store.conn.execute("DROP TRIGGER decisions_no_update")
-    store.conn.execute("UPDATE decisions SET text_masked = 'edited' WHERE id = 3")
+    _drop_trigger(store, "decisions_no_update")
+    store.sql("UPDATE decisions SET text_masked = 'edited' WHERE id = 3")
     result = store.verify_chain()
     assert not result.ok and result.first_broken == 3 and "hash" in result.reason
 
 
-def test_chain_detects_a_deleted_row(tmp_path: Path) -> None:
-    store = AuditStore(tmp_path / "a.db")
+def test_chain_detects_a_deleted_row(store_target: str) -> None:
+    store = AuditStore(store_target)
     for i in range(4):
         _append(store, i)
-    store.conn.execute("DROP TRIGGER decisions_no_delete")
-    store.conn.execute("DELETE FROM decisions WHERE id = 2")
+    _drop_trigger(store, "decisions_no_delete")
+    store.sql("DELETE FROM decisions WHERE id = 2")
     result = store.verify_chain()
     assert not result.ok and result.first_broken == 2
 
 
-def test_counts_export_and_ranges(tmp_path: Path) -> None:
-    store = AuditStore(tmp_path / "a.db")
+def test_counts_export_and_ranges(store_target: str) -> None:
+    store = AuditStore(store_target)
     _append(store, 0, "ALLOW")
     _append(store, 1, "REFUSE", category="security")
     _append(store, 2, "ESCALATE", category="hr", lang="ja")
@@ -118,8 +125,8 @@ def test_counts_export_and_ranges(tmp_path: Path) -> None:
     assert len(rows) == 1 and rows[0]["probs"]["ALLOW"] == 0.9 and rows[0]["hash"]
 
 
-def test_escalation_open_is_idempotent_and_resolve_once(tmp_path: Path) -> None:
-    store = AuditStore(tmp_path / "a.db")
+def test_escalation_open_is_idempotent_and_resolve_once(store_target: str) -> None:
+    store = AuditStore(store_target)
     did = _append(store, 0, "ESCALATE", category="hr")
     base = {
         "platform": "console",

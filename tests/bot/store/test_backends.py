@@ -1,0 +1,107 @@
+"""The same store on SQLite and on PostgreSQL (`store_target`): reports' queries, jobs and their locks,
+model changes, the adapters' ledger and the console workspace, the keyed chain and `so8t audit verify`."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from adapters.console.workspace import Workspace
+from adapters.ledger import Ledger, Posted
+from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord
+from runtime.base import Decision
+
+KEY = b"k" * 32
+
+
+def _record(i: int, verdict: str = "ALLOW") -> DecisionRecord:
+    d = Decision(
+        decision=verdict,
+        category="none",
+        confidence=0.75,  # type: ignore[arg-type]
+        probs={"ALLOW": 0.75, "REFUSE": 0.25},
+        rationale="r",
+        human_required=False,
+        lang="ja",
+        model_id="m",
+        head_id="h",
+    )
+    return DecisionRecord(100.0 + i, "slack", "C1", f"t{i}", "u1", f"e{i}", d, 3.25, f"text {i}", "0" * 64)
+
+
+def test_schema_answers_and_report_queries(store_target: str) -> None:
+    store = AuditStore(store_target, audit_key=KEY, data_key=None)
+    assert store.schema_version() == SCHEMA_VERSION
+    first = store.append_decision(_record(0))
+    store.append_decision(_record(1, "REFUSE"))
+    store.append_response(first, _record(2, "REFUSE"), {"unsafe": 0.9})
+    store.record_answer(first, "ok", 100.0)
+    store.record_answer(first, "loop_cut", 101.0)  # a replay overwrites
+    assert store.answer_outcomes() == {"loop_cut": 1}
+    assert store.response_counts() == {"REFUSE": 1}
+    assert store.counts()["verdict"] == {"ALLOW": 1, "REFUSE": 1}
+    assert store.latencies_ms() == [3.25, 3.25]
+    assert store.last_refusal("slack", "C1", "t2", "u1") == 3
+    assert store.decision_for_event("slack", "e1") is not None
+    result = store.verify_chain()
+    assert result.ok and result.rows == 3 and result.keyed == 3
+    store.close()
+
+
+def test_jobs_locks_runs_and_model_changes(store_target: str) -> None:
+    a = AuditStore(store_target, audit_key=None, data_key=None, owner="A")
+    b = AuditStore(store_target, audit_key=None, data_key=None, owner="B")
+    assert a.ensure_job_state("report", 50.0)["last_scheduled_for"] == 50.0
+    assert b.ensure_job_state("report", 60.0)["last_scheduled_for"] == 50.0  # created once
+    assert a.acquire_job_lock("report", "A", 100.0, 10.0)
+    assert not b.acquire_job_lock("report", "B", 105.0, 10.0)  # A holds it
+    assert a.acquire_job_lock("report", "A", 105.0, 10.0)  # renewing
+    assert b.acquire_job_lock("report", "B", 115.0, 10.0)  # expired: taken over
+    run = b.start_job_run("report", 70.0, "schedule", "B", 115.0)
+    b.finish_job_run(run, "ok", {"rows": 3}, 116.0, watermark=70.0)
+    state = a.job_state("report")
+    assert state is not None and state["last_scheduled_for"] == 70.0 and state["watermark"] == 70.0
+    assert a.last_job_runs()["report"]["detail"] == {"rows": 3}
+    assert a.record_model_change(1.0, "promote", "c", "p", "better", {"f1": 0.9}) >= 1
+    assert a.model_changes()[0]["metrics"] == {"f1": 0.9}
+    assert a.lead("discord", 10.0) and not b.lead("discord", 10.0)
+    a.resign("discord")
+    assert b.lead("discord", 10.0)
+    a.close()
+    b.close()
+
+
+def test_ledger_and_console_workspace(store_target: str) -> None:
+    ledger = Ledger(store_target)
+    ledger.put("slack", Posted("reply:e1", "1.1", "C1", None, "answer", "[]"))
+    ledger.put("slack", Posted("reply:e1", "9.9", "C1", None, "answer", "[]"))  # idempotent
+    ledger.put("slack", Posted("reply:e1#2", "1.2", "C1", None, "answer", "[]"))
+    ledger.put("slack", Posted("reply:e1#3", "1.3", "C1", None, "answer", "[]"))
+    assert ledger.get("slack", "reply:e1") == Posted("reply:e1", "1.1", "C1", None, "answer", "[]")
+    assert ledger.parts("slack", "reply:e1") == ["1.2", "1.3"]
+    assert ledger.by_ref("slack", "1.2") is not None and ledger.kinds("slack", ["1.1"]) == {"1.1": "answer"}
+    ledger.join_thread("slack", "C1", "t1")
+    assert ledger.in_thread("slack", "C1", "t1") and ledger.thread_target("slack", "C1", "t1") == "t1"
+    ledger.set_alias("slack", "general", "C1")
+    ledger.set_alias("slack", "general", "C2")
+    assert ledger.alias("slack", "general") == "C2"
+    ws = Workspace(store_target, clock=lambda: 5.0)
+    row, created = ws.add("general", None, "ann", "call 090-1234-5678", key="k1")
+    again, created_again = ws.add("general", None, "ann", "other", key="k1")
+    assert created and not created_again and again["id"] == row["id"] and "090" not in row["text"]
+    ws.update(row["id"], "edited", None)
+    assert [m["text"] for m in ws.messages("general")] == ["edited"]
+    assert ws.thread_rows("general", row["thread"], "") and row["user"] == "ann"
+    ws.close()
+    ledger.close()
+
+
+def test_audit_verify_command(store_target: str) -> None:
+    from cli.main import main
+
+    store = AuditStore(store_target, audit_key=None, data_key=None)
+    for i in range(3):
+        store.append_decision(_record(i))
+    store.close()
+    result = CliRunner().invoke(main, ["audit", "verify", "--db", store_target])
+    assert result.exit_code == 0, result.output
+    assert "3" in result.output

@@ -1,0 +1,1 @@
+"""Test support that starts real services (a throwaway PostgreSQL cluster)."""
