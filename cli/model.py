@@ -614,7 +614,7 @@ def model() -> None:
 def _registry(state: CliState) -> Any:
     from bot.errors import ConfigError
     from serve.ops_settings import load_ops_settings
-    from training.promote import HeadRegistry
+    from training.head_registry import HeadRegistry
 
     try:
         return HeadRegistry(Path(load_ops_settings(state.config).retrain.models_dir))

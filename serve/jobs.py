@@ -193,7 +193,7 @@ def default_retrain(ctx: JobContext, run: JobRun) -> dict[str, Any]:
     """Versioned dataset (seed + feedback) -> candidate head -> gate -> promote or keep (blocking)."""
     from runtime.llama import LlamaRuntime
     from training.head_fit import HeadConfig
-    from training.promote import HeadRegistry
+    from training.head_registry import HeadRegistry
     from training.retrain import retrain
     from training.versioned import build_versioned
 

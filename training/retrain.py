@@ -16,7 +16,7 @@ from runtime.head import SafetyHead
 from training.dataset import read_jsonl
 from training.features import StateSource, hidden_states
 from training.head_fit import HeadConfig
-from training.promote import HeadRegistry, gate
+from training.head_registry import HeadRegistry, gate
 from training.train_head import head_metrics, run_train_head
 
 

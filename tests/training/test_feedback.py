@@ -19,7 +19,7 @@ from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo
 from training.feedback import append_feedback, make_row, read_feedback
-from training.promote import HeadRegistry, gate
+from training.head_registry import HeadRegistry, gate
 from training.versioned import build_versioned, latest_version
 
 EMAIL, PHONE = "hanako.sato@example.co.jp", "03-1234-5678"
