@@ -395,9 +395,9 @@ def train_head_cmd(
     cfg = HeadConfig(epochs=epochs, seed=seed, use_ngrams=not no_ngrams, use_hidden=not no_hidden)
     adapter = getattr(rt, "adapter_path", None)
     if out is None and adapter is not None:
-        from runtime.models import ADAPTERS_DIR
+        from runtime.models import LORA_DIR
 
-        if Path(adapter).resolve().is_relative_to(ADAPTERS_DIR.resolve()):
+        if Path(adapter).resolve().is_relative_to(LORA_DIR.resolve()):
             fail(
                 f"the served adapter is a shipped one ({Path(adapter).parent.name}): pass --out FILE and serve it "
                 "with SO8T_HEAD=FILE (or SO8T_ADAPTER=none to train head v0 on the frozen backbone)"

@@ -133,7 +133,7 @@ def train_cmd(
     "--quant", default="Q4_K_M,Q4_K_S,IQ4_XS,Q3_K_M", show_default=True, help="comma list of llama.cpp types ('' none)"
 )
 @click.option("--json", "json_out", default=None, help="also write the export report here")
-@click.option("--ship", default=None, help="instead: copy the adapter (float16) into runtime/adapters/NAME")
+@click.option("--ship", default=None, help="instead: copy the adapter (float16) into runtime/lora/NAME")
 def export_cmd(
     adapter_dir: str, out: str, merge: bool, merged_type: str, quant: str, json_out: str | None, ship: str | None
 ) -> None:

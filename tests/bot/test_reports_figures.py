@@ -17,7 +17,7 @@ from tests.console_helpers import console_app
 from tests.fakes import FakeRuntime
 from tests.ops_helpers import Clock, ops_config, tokyo
 
-ADAPTER_DIR = "runtime/adapters/gemma3-270m"
+ADAPTER_DIR = "runtime/lora/gemma3-270m"
 ZERO = re.compile(r"(?<!\d)0 ?%")  # a 0 % agreement (not the 0 of 100 %)
 
 

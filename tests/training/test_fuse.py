@@ -69,7 +69,7 @@ def test_ship_adapter_halves_the_file_and_serves_by_name(
     from training.merge import ship_adapter
 
     src, _ = random_adapter
-    monkeypatch.setattr(models, "ADAPTERS_DIR", tmp_path / "adapters")
+    monkeypatch.setattr(models, "LORA_DIR", tmp_path / "adapters")
     dest = ship_adapter(src, "smollm2-test")
     assert dest == tmp_path / "adapters" / "smollm2-test"
     assert (dest / "adapter.gguf").stat().st_size < 0.6 * (src / "adapter.gguf").stat().st_size

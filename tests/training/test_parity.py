@@ -64,7 +64,7 @@ def test_parity_200_texts_shipped_default_adapter() -> None:
 
     given = os.environ.get("SO8T_PARITY_ADAPTER")
     adapter = Path(given) if given else shipped_adapter("gemma3-270m")
-    assert adapter is not None, "the default adapter runtime/adapters/gemma3-270m is missing"
+    assert adapter is not None, "the default adapter runtime/lora/gemma3-270m is missing"
     rows = [r for r in read_jsonl(DATASET_FILE) if r.get("split") == "test"][:200]
     texts = [str(r["text"]) for r in rows]
     rep = parity_report(adapter, texts)
