@@ -430,7 +430,3 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
             if bar:
                 bar.close()
         return export_run(run)
-
-
-def with_overrides(cfg: TrainConfig, **kw: Any) -> TrainConfig:
-    return replace(cfg, **{k: v for k, v in kw.items() if v is not None})
