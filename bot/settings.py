@@ -91,6 +91,7 @@ class BotSettings:
     escalation: EscalationSettings = field(default_factory=EscalationSettings)
     console: ConsoleSettings = field(default_factory=ConsoleSettings)
     stream_update_s: float = 0.3  # how often a streamed answer's message is updated
+    lease_s: float = 30.0  # PostgreSQL replicas: an unfinished event's claim without renewal (storage.lease)
 
 
 def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
@@ -98,7 +99,8 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
     var/so8t.db: a SQLite file path or a postgresql:// URL (bot/store)."""
     src = config.where
     storage = config.section("storage")
-    _check(src, storage, "storage", {"path", "url"})
+    _check(src, storage, "storage", {"path", "url", "lease"})
+    lease_s = read_duration(src, storage["lease"], "storage.lease") if storage.get("lease") is not None else 30.0
     url = storage.get("url")
     if url is not None and not (isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))):
         raise ConfigError(f"{src}: key 'storage.url' must be a postgresql://user:password@host:port/db URL")
@@ -197,4 +199,6 @@ def load_settings(config: Config, db_path: str | None = None) -> BotSettings:
             admins=(*roles.admins, "console:admin"),
             reviewers={d: (*roles.reviewers.get(d, ()), "console:reviewer") for d in REVIEW_DOMAINS},
         )
-    return BotSettings(db_path=path, policy=policy, roles=roles, escalation=escalation, console=console)
+    return BotSettings(
+        db_path=path, policy=policy, roles=roles, escalation=escalation, console=console, lease_s=lease_s
+    )

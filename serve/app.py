@@ -131,7 +131,7 @@ def build_app(
     """
     settings = settings or load_settings(config, db_path)
     ops = ops or load_ops_settings(config)
-    store = AuditStore(settings.db_path)
+    store = AuditStore(settings.db_path, lease_s=settings.lease_s)
     if store.audit_key is None:
         log.warning(
             "SO8T_AUDIT_KEY is not set: the audit chain is an unkeyed hash (anyone who can write %s can "

@@ -24,9 +24,11 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--db", required=True)
     p.add_argument("--delay", type=float, default=float(os.environ.get("SO8T_FAKE_DELAY", "0")))
+    p.add_argument("--lease", type=float, default=30.0)
     args = p.parse_args()
     config = parse_config(
         {
+            "storage": {"lease": args.lease},
             "policy": {
                 "rate_limit": {"per_minute": 0},
                 "queue": {"busy_notice_after": 0, "max_total": 10000},

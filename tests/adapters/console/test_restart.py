@@ -24,9 +24,13 @@ N = 20
 
 
 class Server:
-    def __init__(self, db: Path, delay: float) -> None:
+    def __init__(self, db: Path | str, delay: float, lease: float = 30.0) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "serve_fake.py"), "--db", str(db), "--delay", str(delay)],
+            [
+                sys.executable,
+                str(ROOT / "tests" / "serve_fake.py"),
+                *("--db", str(db), "--delay", str(delay), "--lease", str(lease)),
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             text=True,
