@@ -14,8 +14,8 @@ import pytest
 from bot.errors import StoreError
 from bot.reports import build_report, render_markdown
 from runtime.response import ResponseVerdict
-from tests.console_helpers import QUIET, Client, console_app
-from tests.fakes import FakeRuntime, ScriptedRuntime
+from tests.support.console_helpers import QUIET, Client, console_app
+from tests.support.fakes import FakeRuntime, ScriptedRuntime
 
 
 async def _card(c: Client, channel: str) -> dict[str, Any]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tests.console_helpers import QUIET, console_app
-from tests.fakes import FakeRuntime
+from tests.support.console_helpers import QUIET, console_app
+from tests.support.fakes import FakeRuntime
 
 
 def _handbook(tmp_path: Path) -> dict[str, Any]:
@@ -102,7 +102,7 @@ async def test_sources_command_lists_what_this_channel_may_cite(tmp_path: Path) 
 
 
 async def test_quote_marks_a_small_model_copies_from_the_documents_are_not_posted(tmp_path: Path) -> None:
-    from tests.fakes import ScriptedRuntime
+    from tests.support.fakes import ScriptedRuntime
 
     q = "How many days do I have to submit an expense report?"
     copied = ["Deadline\n", "> Submit every expense report in the Ledgerly system ", "within 30 days.\n>\n> Thanks."]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot import commands
 from bot.handlers import HANDLERS
-from tests.console_helpers import console_app
+from tests.support.console_helpers import console_app
 
 
 def test_every_command_type_has_a_handler() -> None:

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from bot.reports import ACTION_LABEL, build_report, render, week_range
 from cli.main import main
 from runtime.stats import percentile
-from tests.console_helpers import console_app
-from tests.fakes import FakeRuntime
-from tests.ops_helpers import Clock, ops_config, tokyo
+from tests.support.console_helpers import console_app
+from tests.support.fakes import FakeRuntime
+from tests.support.ops_helpers import Clock, ops_config, tokyo
 
 EMAIL, PHONE = "taro.yamada@example.com", "090-1234-5678"
 WEEK = "2026-W47"  # Monday 2026-11-16 .. Monday 2026-11-23, Asia/Tokyo

@@ -21,9 +21,9 @@ from bot.reports import (
 from bot.store import AuditStore
 from runtime.hazards import hazard_label
 from tests.bot.test_reports import WEEK, fill
-from tests.console_helpers import console_app
-from tests.fakes import FakeRuntime
-from tests.ops_helpers import Clock, ops_config, tokyo
+from tests.support.console_helpers import console_app
+from tests.support.fakes import FakeRuntime
+from tests.support.ops_helpers import Clock, ops_config, tokyo
 
 SUMMARY = [
     "SO8T report 2026-W47",

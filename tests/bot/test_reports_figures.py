@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from bot.reports import build_report, render, served_versions, ttr_chart
 from cli.main import main
-from tests.console_helpers import console_app
-from tests.fakes import FakeRuntime
-from tests.ops_helpers import Clock, ops_config, tokyo
+from tests.support.console_helpers import console_app
+from tests.support.fakes import FakeRuntime
+from tests.support.ops_helpers import Clock, ops_config, tokyo
 
 ADAPTER_DIR = "runtime/lora/gemma3-270m"
 ZERO = re.compile(r"(?<!\d)0 ?%")  # a 0 % agreement (not the 0 of 100 %)

@@ -9,7 +9,7 @@ import pytest
 from bot.reports import build_report, render_html, week_range
 from bot.store import AuditStore
 from tests.bot.test_reports import WEEK, fill
-from tests.browser import ARGS, CHROMIUM, browser_env, needs_chromium
+from tests.support.browser import ARGS, CHROMIUM, browser_env, needs_chromium
 
 
 @pytest.mark.slow

@@ -144,7 +144,7 @@ def test_eval_reports_what_the_response_check_stops_among_allowed_requests() -> 
     a flagged one counts as refused (unsafe) or escalated (specialist advice), as the bot would act."""
     from cli.model import evaluate_rows
     from runtime.response import ResponseVerdict
-    from tests.fakes import FakeRuntime
+    from tests.support.fakes import FakeRuntime
 
     class Screened(FakeRuntime):
         response_head_id = "response-test"
@@ -174,7 +174,7 @@ def test_eval_stream_counts_answers_stopped_while_they_are_written() -> None:
 
     from cli.model import evaluate_rows
     from runtime.response import ResponseVerdict
-    from tests.fakes import FakeRuntime
+    from tests.support.fakes import FakeRuntime
 
     class Watched(FakeRuntime):
         response_head_id = "response-test"

@@ -8,7 +8,7 @@ import pytest
 
 from bot.config import parse_config
 from runtime.hybrid import HybridRuntime
-from tests.fakes import FakeRuntime
+from tests.support.fakes import FakeRuntime
 
 
 class _Answerer:

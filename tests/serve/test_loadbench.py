@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.config import parse_config
 from serve.loadbench import run_load
-from tests.fakes import FakeRuntime
+from tests.support.fakes import FakeRuntime
 
 
 def test_run_load_every_message_answered_exactly_once() -> None:

@@ -1,4 +1,4 @@
-"""`so8t serve` replicas on one PostgreSQL, as real subprocesses (tests/serve_fake.py: the console server
+"""`so8t serve` replicas on one PostgreSQL, as real subprocesses (tests/support/serve_fake.py: the console server
 with the FakeRuntime): one replica is killed with kill -9 holding unfinished work; the other, still running,
 takes that work over once the lease runs out. Every event is finished once, every thread has one answer,
 the chain verifies. Also: the leader election that runs Discord's gateway in one replica."""

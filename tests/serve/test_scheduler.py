@@ -13,9 +13,9 @@ from bot.errors import ConfigError
 from bot.store import AuditStore
 from serve.ops_settings import load_ops_settings
 from serve.scheduler import JobResult, JobRun, Scheduler
-from tests.console_helpers import console_app
-from tests.fakes import FakeRuntime
-from tests.ops_helpers import Clock, ops_config, tokyo
+from tests.support.console_helpers import console_app
+from tests.support.fakes import FakeRuntime
+from tests.support.ops_helpers import Clock, ops_config, tokyo
 
 WEEK = 7 * 86400.0
 SUNDAY = tokyo(2026, 11, 15, 12)  # 2026-W46 ends; Monday 2026-11-16 09:00 JST is the first slot

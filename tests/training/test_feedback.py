@@ -15,9 +15,9 @@ from bot.store import AuditStore
 from runtime.base import CATEGORIES, LABELS
 from runtime.head import HeadParams, SafetyHead
 from serve.scheduler import JobRun
-from tests.console_helpers import console_app
-from tests.fakes import FakeRuntime
-from tests.ops_helpers import Clock, ops_config, tokyo
+from tests.support.console_helpers import console_app
+from tests.support.fakes import FakeRuntime
+from tests.support.ops_helpers import Clock, ops_config, tokyo
 from training.feedback import append_feedback, make_row, read_feedback
 from training.head_registry import HeadRegistry, gate
 from training.versioned import build_versioned, latest_version

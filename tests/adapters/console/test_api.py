@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.console_helpers import console_app
+from tests.support.console_helpers import console_app
 
 
 async def test_contract_post_list_thread_and_bot_reply(tmp_path: Path) -> None:
@@ -186,7 +186,7 @@ async def test_api_answers_before_the_model(tmp_path: Path) -> None:
     """The HTTP answer returns while the model is still blocked: the loop never waits for it."""
     import threading
 
-    from tests.fakes import FakeRuntime
+    from tests.support.fakes import FakeRuntime
 
     gate = threading.Event()
     rt = FakeRuntime(gate=gate)

@@ -11,9 +11,9 @@ import pytest
 
 from bot.config import parse_config
 from serve.app import build_app
-from tests.browser import ARGS, CHROMIUM, browser_env, needs_chromium
-from tests.console_helpers import QUIET
-from tests.fakes import FakeRuntime
+from tests.support.browser import ARGS, CHROMIUM, browser_env, needs_chromium
+from tests.support.console_helpers import QUIET
+from tests.support.fakes import FakeRuntime
 
 pytestmark = [
     pytest.mark.slow,

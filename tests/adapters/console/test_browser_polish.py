@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from tests.adapters.console.test_browser import ServerThread
-from tests.browser import ARGS, CHROMIUM, CJK_FONT_FAMILY, browser_env, needs_chromium, needs_cjk_font
-from tests.fakes import FakeRuntime
+from tests.support.browser import ARGS, CHROMIUM, CJK_FONT_FAMILY, browser_env, needs_chromium, needs_cjk_font
+from tests.support.fakes import FakeRuntime
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 

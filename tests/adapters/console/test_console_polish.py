@@ -8,7 +8,7 @@ from pathlib import Path
 from bot.escalations import format_deadline
 from bot.events import Escalation
 from bot.replies import Replies
-from tests.console_helpers import QUIET, console_app
+from tests.support.console_helpers import QUIET, console_app
 
 
 def test_format_deadline_uses_the_time_zone() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from bot.config import parse_config
 from runtime.base import Runtime
-from tests.console_helpers import console_app
+from tests.support.console_helpers import console_app
 
 pytestmark = pytest.mark.slow
 

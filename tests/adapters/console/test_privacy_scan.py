@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from bot.store import DataCipher
-from tests.console_helpers import console_app
-from tests.ops_helpers import ops_config
+from tests.support.console_helpers import console_app
+from tests.support.ops_helpers import ops_config
 
 PHONE = "090-1234-5678"
 CARD = "4111 1111 1111 1111"

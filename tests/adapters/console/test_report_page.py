@@ -9,9 +9,9 @@ from pathlib import Path
 import aiohttp
 
 from tests.bot.test_reports import WEEK, fill
-from tests.console_helpers import console_app
-from tests.fakes import FakeRuntime
-from tests.ops_helpers import Clock, ops_config, tokyo
+from tests.support.console_helpers import console_app
+from tests.support.fakes import FakeRuntime
+from tests.support.ops_helpers import Clock, ops_config, tokyo
 
 
 async def test_the_summary_links_to_the_page_and_the_file(tmp_path: Path) -> None:

@@ -1,6 +1,6 @@
 """kill -9 mid-flow and restart, with a real subprocess: nothing lost, nothing answered twice.
 
-The subprocess is tests/serve_fake.py (the console server with the FakeRuntime, which spends
+The subprocess is tests/support/serve_fake.py (the console server with the FakeRuntime, which spends
 50 ms of simulated model time per request). The test waits on the lines it prints, never on a timer.
 """
 
@@ -28,7 +28,7 @@ class Server:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
-                str(ROOT / "tests" / "serve_fake.py"),
+                str(ROOT / "tests" / "support" / "serve_fake.py"),
                 *("--db", str(db), "--delay", str(delay), "--lease", str(lease)),
             ],
             stdout=subprocess.PIPE,

@@ -15,8 +15,8 @@ from adapters.discord.adapter import DiscordAdapter, create
 from bot.config import parse_config
 from serve.app import App, build_app
 from tests.adapters.discord.servers import DiscordServer
-from tests.fakes import FakeRuntime
-from tests.fakes_platforms import FakeDiscord
+from tests.support.fakes import FakeRuntime
+from tests.support.fakes_platforms import FakeDiscord
 
 GUILD = "100000000000000001"
 GENERAL = "100000000000000010"

@@ -11,7 +11,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 
 import runtime.loader  # noqa: E402
-from tests.fakes import FakeRuntime  # noqa: E402
+from tests.support.fakes import FakeRuntime  # noqa: E402
 
 
 def _fake_runtime(settings: Any) -> FakeRuntime:

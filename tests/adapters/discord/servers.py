@@ -10,7 +10,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes_platforms import FakeDiscord
+from tests.support.fakes_platforms import FakeDiscord
 
 
 def _json(body: Any, status: int = 200) -> web.Response:

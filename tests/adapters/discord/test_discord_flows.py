@@ -21,7 +21,7 @@ from tests.adapters.discord.harness import (
     message_create,
     modal_submit,
 )
-from tests.fakes_platforms import FakeDiscord
+from tests.support.fakes_platforms import FakeDiscord
 
 
 async def test_mention_is_answered_in_a_thread_started_from_the_message(tmp_path: Path) -> None:

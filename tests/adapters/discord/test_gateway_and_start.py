@@ -30,7 +30,7 @@ from tests.adapters.discord.harness import (
     no_wait,
 )
 from tests.adapters.discord.servers import HTML_ERROR, DiscordServer
-from tests.fakes import FakeRuntime
+from tests.support.fakes import FakeRuntime
 
 
 @asynccontextmanager

@@ -23,8 +23,8 @@ from tests.adapters.discord.harness import CONFIG as DISCORD_CONFIG
 from tests.adapters.discord.harness import message_create
 from tests.adapters.slack.harness import CONFIG as SLACK_CONFIG
 from tests.adapters.slack.harness import SECRET, signed_headers
-from tests.fakes import FakeRuntime
-from tests.fakes_platforms import FakeDiscord, FakeSlack
+from tests.support.fakes import FakeRuntime
+from tests.support.fakes_platforms import FakeDiscord, FakeSlack
 
 
 def _config() -> dict[str, Any]:

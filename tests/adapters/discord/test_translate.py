@@ -16,7 +16,7 @@ from tests.adapters.discord.harness import (
     message_create,
     modal_submit,
 )
-from tests.fakes_platforms import FakeDiscord
+from tests.support.fakes_platforms import FakeDiscord
 
 BOT = FakeDiscord.BOT_ID
 

@@ -20,8 +20,8 @@ from aiohttp import web
 from adapters.slack.adapter import SlackAdapter, Sleep, create
 from bot.config import parse_config
 from serve.app import App, build_app
-from tests.fakes import FakeRuntime
-from tests.fakes_platforms import FakeSlack
+from tests.support.fakes import FakeRuntime
+from tests.support.fakes_platforms import FakeSlack
 
 SECRET = "test-signing-secret"
 CONFIG: dict[str, Any] = {

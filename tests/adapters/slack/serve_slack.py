@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[3]))
 from bot.config import parse_config  # noqa: E402
 from cli.ops import run_server  # noqa: E402
 from serve.app import build_app  # noqa: E402
-from tests.fakes import FakeRuntime  # noqa: E402
+from tests.support.fakes import FakeRuntime  # noqa: E402
 
 
 def main() -> None:

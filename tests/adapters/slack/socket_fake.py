@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes_platforms import FakeSlack
+from tests.support.fakes_platforms import FakeSlack
 
 
 class FakeSlackSocket(FakeSlack):

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.adapters.slack.harness import SlackHarness, slack_harness
-from tests.fakes_platforms import FakeSlack
+from tests.support.fakes_platforms import FakeSlack
 
 
 def _final_texts(h: SlackHarness, channel: str, thread_ts: str) -> list[str]:

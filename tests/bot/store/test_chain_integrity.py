@@ -377,7 +377,7 @@ def test_purge_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_startup_warns_once_without_the_audit_key(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from bot.config import parse_config
     from serve.app import build_app
-    from tests.fakes import FakeRuntime
+    from tests.support.fakes import FakeRuntime
 
     app = build_app(parse_config({}, "t"), FakeRuntime(), db_path=str(tmp_path / "a.db"))
     app.store.close()

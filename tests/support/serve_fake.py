@@ -13,11 +13,11 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bot.config import parse_config  # noqa: E402
 from serve.app import App, build_app, serve_forever  # noqa: E402
-from tests.fakes import FakeRuntime  # noqa: E402
+from tests.support.fakes import FakeRuntime  # noqa: E402
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import aiohttp
 from bot.config import parse_config
 from runtime.base import Runtime
 from serve.app import App, build_app
-from tests.fakes import FakeRuntime
+from tests.support.fakes import FakeRuntime
 
 # no rate limit or busy notices, and no knowledge folders (tests of grounded answers configure their own)
 QUIET = {"policy": {"rate_limit": {"per_minute": 0}, "queue": {"busy_notice_after": 0}}, "knowledge": {"folders": []}}
