@@ -128,6 +128,20 @@ class BotMetrics:
             "so8t_response_stops_total", "ALLOW answers stopped by the response head", ("verdict", "category")
         )
     )
+    grounded: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_grounded_answers_total",
+            "Answers written from the team's documents: the model's (checked) or the documents' own sentences "
+            "because it stated a fact they do not hold (extractive_fact), shared nothing with them "
+            "(extractive_overlap) or was not usable (extractive_empty)",
+            ("outcome",),
+        )
+    )
+    kb_saved: Counter = field(
+        default_factory=lambda: Counter(
+            "so8t_kb_saved_total", "Reviewers' answers saved to the knowledge base", ("domain",)
+        )
+    )
     decide_s: Histogram = field(default_factory=lambda: Histogram("so8t_decide_seconds", "Safety decision latency"))
     answer_s: Histogram = field(default_factory=lambda: Histogram("so8t_answer_seconds", "Answer generation latency"))
     handle_s: Histogram = field(
@@ -143,6 +157,8 @@ class BotMetrics:
             self.errors,
             self.answers,
             self.response_stops,
+            self.grounded,
+            self.kb_saved,
             self.decide_s,
             self.answer_s,
             self.handle_s,

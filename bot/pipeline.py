@@ -27,6 +27,7 @@ from kb import relevant as kb_relevant
 from kb import render as render_passages
 from kb import retrieve as kb_retrieve
 from kb import sources as kb_sources
+from kb.grounding import GROUNDING_OUTCOMES, focus, grounded_answer, supported
 from runtime.answer_guard import AnswerGuard
 from runtime.base import Decision, Turn
 from runtime.hazards import hazard_label
@@ -38,6 +39,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("so8t.bot")
 _QUOTE_MARK = re.compile(r"(?m)^[ \t]*>[ \t]?")
+# a number or Latin word still being written at the end of a streamed answer ("¥15," of "¥15,000")
+_UNFINISHED = re.compile(r"[0-9A-Za-z,.¥$€万千\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]*$")
 
 
 class AnswerFailed(Exception):
@@ -49,6 +52,8 @@ class Pipeline:
 
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
+        for outcome in GROUNDING_OUTCOMES:
+            bot.metrics.grounded.inc(outcome, by=0)  # on /metrics from the start
 
     async def handle(self, msg: Message) -> str:
         """Decide, audit, route one admitted message; returns the event's final state."""
@@ -188,15 +193,21 @@ class Pipeline:
         """Stream the answer through the answer guard: a loop stops generation, and the last update posts
         what the guard kept (cut, marked when shortened) or the fallback reply: no degenerate answer stays up.
         Personal data in the answer is masked before each update is posted. Returns the response head's
-        verdict when it stopped the answer (what was posted is then withdrawn), else None."""
+        verdict when it stopped the answer (what was posted is then withdrawn), else None.
+
+        An answer written from the team's passages is checked against them (kb/grounding.py): the stream stops
+        being updated at the first number or name they do not hold, and an answer that states one, shares
+        nothing with them or was not usable is replaced whole by their own best sentences, quoted and cited."""
         bot = self.bot
         key = f"answer:{msg.event_id}"
         lang = decision.lang
         guard = AnswerGuard(lang, bot.replies.render("answer_shortened", lang), request=msg.text)
         passages = await self.passages(msg)
         documents = render_passages(passages, lang) if passages else None
+        sources = focus(passages)
         ref: str | None = None
         posted = ""
+        held = False  # a grounded answer stated a fact its passages do not hold: no more updates
         last = time.monotonic()
         t0 = time.perf_counter()
         try:
@@ -205,6 +216,11 @@ class Pipeline:
                     if guard.feed(piece):
                         break  # closing the stream stops generation
                     text, now = postable(guard.visible, bool(passages)), time.monotonic()
+                    if passages:  # only what is checked is shown: a figure is checked once it is written out
+                        text = _UNFINISHED.sub("", text).rstrip()
+                        held = held or not supported(text, sources, msg.text)
+                    if held:
+                        continue
                     if text and text != posted and (ref is None or now - last >= bot.settings.stream_update_s):
                         if ref is None:
                             ref = await adapter.reply(msg.channel, msg.thread, text, key=key)
@@ -229,10 +245,15 @@ class Pipeline:
         self.record_answer(decision_id, result.outcome)
         if result.outcome != "ok":
             log.info("event %s: answer guard: %s", msg.event_id, result.outcome)
-        if result.fallback:
+        final = "" if result.fallback else postable(result.text, bool(passages))
+        if passages:
+            text, grounding, check = grounded_answer(final, passages, msg.text, lang)
+            bot.metrics.grounded.inc(grounding)
+            if grounding != "model":
+                log.info("event %s: grounded answer replaced (%s)", msg.event_id, check.reason)
+                final = mask(text).text
+        if not final:
             final = bot.replies.render("answer_fallback", lang)
-        else:
-            final = postable(result.text, bool(passages))
         if passages:  # the documents the answer was written from, numbered as the answer cites them
             final += "\n\n" + bot.replies.render("answer_sources", lang, sources=kb_sources(passages))
         elif bot.knowledge and not result.fallback:

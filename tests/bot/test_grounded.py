@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.support.console_helpers import QUIET, console_app
 from tests.support.fakes import FakeRuntime
@@ -44,7 +47,10 @@ async def test_an_allowed_answer_is_written_from_the_visible_passages_and_cites_
         reply = (await c.bot_replies(asked["thread"]))[0]["text"]
         docs = rt.documents[-1]
         assert docs is not None and "[1] Expenses" in docs and "> Submit every expense report" in docs
-        assert "(from [1])" in reply  # the fake answers "from [1]" when it was given a first source
+        # the fake only echoes the question "(from [1])": nothing of the passage, so the passage's own sentence
+        # is posted instead, quoted and cited (kb/grounding.py)
+        assert "(from [1])" not in reply
+        assert reply.startswith("Here is what the team's documents say:\n“Submit every expense report in the Ledgerly")
         assert reply.rstrip().endswith("[1] Expenses — Deadline (open/expenses.md)") and "\n\nSources:\n" in reply
 
         # the verdict never reads the documents: decide() saw the request only
@@ -114,3 +120,61 @@ async def test_quote_marks_a_small_model_copies_from_the_documents_are_not_poste
         body = text.split("\n\nSources:")[0]
         assert "Submit every expense report in the Ledgerly system within 30 days." in body
         assert not [line for line in body.splitlines() if line.lstrip().startswith(">")]
+
+
+async def test_a_grounded_answer_stating_a_figure_the_passage_lacks_is_replaced_by_the_passage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.fakes import ScriptedRuntime
+
+    wrong_q = "How many days do I have to submit an expense report?"
+    right_q = "How many days until an expense report is due?"
+    ja_q = "交通費の申請期限はいつですか？"
+    cfg = _handbook(tmp_path)
+    (Path(cfg["knowledge"]["folders"][0]["path"]) / "kotsuhi.md").write_text(
+        "# 交通費\n\n交通費は毎月5日までにLedgerlyで申請してください。\n", encoding="utf-8"
+    )
+    rt = ScriptedRuntime(
+        scripts={
+            wrong_q: (["Submit it in Ledgerly ", "within 45", " days of the purchase."], "stop"),
+            right_q: (["Submit it in Ledgerly within 30 days [1]."], "stop"),
+            ja_q: (["交通費は毎月10日までに", "SpendWiseで申請します。"], "stop"),
+        }
+    )
+    async with console_app(tmp_path, cfg, runtime=rt) as (app, c):
+        app.bot.settings = dataclasses.replace(app.bot.settings, stream_update_s=0.0)  # post every piece
+        shown: list[str] = []
+        real_update, real_reply = app.console.update, app.console.reply
+
+        async def update(channel: str, ref: str, text: str, buttons: Any = None) -> None:
+            shown.append(text)
+            await real_update(channel, ref, text, buttons)
+
+        async def reply(channel: str, thread: str, text: str, **kw: Any) -> str:
+            shown.append(text)
+            return await real_reply(channel, thread, text, **kw)
+
+        monkeypatch.setattr(app.console, "update", update)
+        monkeypatch.setattr(app.console, "reply", reply)
+        wrong = await c.say("alice", wrong_q)
+        right = await c.say("alice", right_q)
+        ja = await c.say("taro", ja_q)
+        await app.bot.wait_idle()
+        text = (await c.bot_replies(wrong["thread"]))[0]["text"]
+        body = text.split("\n\nSources:")[0]
+        assert "45" not in text  # the model's sentence is not mixed in ...
+        assert "Submit it in Ledgerly within" in shown and not [t for t in shown if "45" in t]  # ... nor streamed
+        assert body == (
+            "Here is what the team's documents say:\n"
+            "“Submit every expense report in the Ledgerly system within 30 days of the purchase, with the receipt "
+            "attached.” [1]"
+        )
+        assert (await c.bot_replies(right["thread"]))[0]["text"].startswith("Submit it in Ledgerly within 30 days [1].")
+        ja_text = (await c.bot_replies(ja["thread"]))[0]["text"]
+        assert ja_text.startswith(
+            "社内文書には次のように書かれています:\n「交通費は毎月5日までにLedgerlyで申請してください。」[1]"
+        )
+        assert "10日" not in ja_text and "SpendWise" not in ja_text and "出典:" in ja_text
+        metrics = app.bot.metrics.registry.render()
+        assert 'so8t_grounded_answers_total{outcome="extractive_fact"} 2' in metrics
+        assert 'so8t_grounded_answers_total{outcome="model"} 1' in metrics
