@@ -79,9 +79,10 @@ async def test_missed_weeks_catch_up_once(tmp_path: Path) -> None:
     s.store.close()
 
 
-async def test_the_lock_holds_under_two_schedulers(tmp_path: Path) -> None:
+async def test_the_lock_holds_under_two_schedulers(store_target: str) -> None:
+    """Two replicas' schedulers on one store (a SQLite file, or PostgreSQL): the period's run happens once."""
     clock = Clock(SUNDAY)
-    db = tmp_path / "so8t.db"
+    db = store_target
     entered, release = asyncio.Event(), asyncio.Event()
     calls: list[str] = []
 

@@ -3,10 +3,13 @@ model changes, the adapters' ledger and the console workspace, the keyed chain a
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from adapters.console.workspace import Workspace
 from adapters.ledger import Ledger, Posted
+from bot.events import Resolution
 from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord
 from runtime.base import Decision
 
@@ -105,3 +108,21 @@ def test_audit_verify_command(store_target: str) -> None:
     result = CliRunner().invoke(main, ["audit", "verify", "--db", store_target])
     assert result.exit_code == 0, result.output
     assert "3" in result.output
+
+
+def test_report_and_checkpoint(store_target: str, tmp_path: Path) -> None:
+    from bot.checkpoint import check_checkpoints, read_checkpoints, write_checkpoint
+    from bot.reports import build_report
+
+    store = AuditStore(store_target, audit_key=KEY, data_key=None)
+    did = store.append_decision(_record(0, "ESCALATE"))
+    base = {"platform": "slack", "channel": "C1", "thread": "t0", "user": "u1", "text_masked": "x", "lang": "ja"}
+    esc = store.open_escalation(did, "escalate", "hr", base, "raw", 100.0, 200.0)
+    store.resolve_escalation(Resolution(esc.id, "approve", "rev", "ok", 150.0, "ev1"))
+    report = build_report(store, 0.0, 1000.0, now=1000.0)
+    assert report.counts["verdict"] == {"ESCALATE": 1}
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    write_checkpoint(store, checkpoints, 1000.0)
+    assert check_checkpoints(store, read_checkpoints(checkpoints, KEY)) is None
+    assert store.verify_chain().ok and store.verify_chain().rows == 3
+    store.close()

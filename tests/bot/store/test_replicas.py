@@ -132,12 +132,12 @@ def test_a_job_lock_has_one_winner_among_racing_replicas(pg_url: str, replicas: 
         won: list[str] = []
         gate = threading.Barrier(replicas)
 
-        def race(s: AuditStore) -> None:
+        def race(s: AuditStore, gate: threading.Barrier, won: list[str]) -> None:
             gate.wait()
             if s.acquire_job_lock("report", s.owner, 100.0, 60.0):
                 won.append(s.owner)
 
-        threads = [threading.Thread(target=race, args=(s,)) for s in stores]
+        threads = [threading.Thread(target=race, args=(s, gate, won)) for s in stores]
         for t in threads:
             t.start()
         for t in threads:
