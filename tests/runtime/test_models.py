@@ -92,3 +92,11 @@ def test_train_head_never_overwrites_the_shipped_adapters_head(tmp_path: Path) -
     res = CliRunner().invoke(main, ["train-head", "--data", str(tmp_path / "none.jsonl")])
     assert res.exit_code == 2 and "shipped one (gemma3-270m): pass --out FILE" in res.output
     assert (shipped / "head.npz").read_bytes() == before
+
+
+def test_shipped_lora_by_name_and_by_its_old_path() -> None:
+    from runtime.models import LORA_DIR, shipped_adapter
+
+    assert shipped_adapter("gemma3-270m") == LORA_DIR / "gemma3-270m"
+    assert shipped_adapter("runtime/adapters/gemma3-270m") == LORA_DIR / "gemma3-270m"  # before issue 16
+    assert shipped_adapter("no-such-adapter") is None
