@@ -185,16 +185,24 @@ class Database:
         return {str(r["name"]) for r in self.read(sql)}
 
     # ------------------------------------------------------------------ transactions
+    def _reconnect_if_lost(self) -> None:
+        """PostgreSQL: a connection the server ended (restart, failover, idle kill) failed the call that
+        found it; the next call connects again (a failed transaction was rolled back by the server)."""
+        if self.dialect is POSTGRES and (self.raw.closed or self.raw.broken):
+            self.raw = connect_postgres(self.url)
+            self.conn = Conn(self.raw, self.dialect)
+
     def write(self, fn: Callable[[Conn], T]) -> T:
         """Run fn in one write transaction (SQLite: IMMEDIATE); driver errors become StoreError."""
         with self._lock:
+            self._reconnect_if_lost()
             try:
                 self.raw.execute(self.dialect.begin_write)
                 try:
                     result = fn(self.conn)
                     self.raw.execute("COMMIT")
                 except BaseException:
-                    if self.conn.in_transaction():
+                    if not getattr(self.raw, "closed", False) and self.conn.in_transaction():
                         self.raw.execute("ROLLBACK")
                     raise
             except self.errors as exc:
@@ -205,6 +213,7 @@ class Database:
 
     def read(self, sql: str, params: Params = ()) -> list[dict[str, Any]]:
         with self._lock:
+            self._reconnect_if_lost()
             try:
                 return rows_as_dicts(self.conn.execute(sql, params))
             except self.errors as exc:
@@ -213,6 +222,7 @@ class Database:
     def execute(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         """One statement in its own transaction (autocommit); the rows it returns, as tuples."""
         with self._lock:
+            self._reconnect_if_lost()
             try:
                 cur = self.conn.execute(sql, params)
                 return [tuple(r) for r in cur.fetchall()] if cur.description is not None else []
@@ -298,7 +308,11 @@ class StoreBase:
         # a SQLite file: the store itself, or beside a PostgreSQL store the local document index (kb/)
         self.path = self.database.path if self.database.path is not None else kb_path(self.database.url)
         self.url = self.database.url
-        self.conn = self.database.raw  # the driver's own connection (tests, kb on SQLite)
+
+    @property
+    def conn(self) -> Any:
+        """The driver's own connection (tests; SQLite maintenance)."""
+        return self.database.raw
 
     @property
     def is_postgres(self) -> bool:

@@ -126,3 +126,22 @@ def test_report_and_checkpoint(store_target: str, tmp_path: Path) -> None:
     assert check_checkpoints(store, read_checkpoints(checkpoints, KEY)) is None
     assert store.verify_chain().ok and store.verify_chain().rows == 3
     store.close()
+
+
+def test_a_lost_postgres_connection_fails_one_call_then_reconnects(pg_url: str) -> None:
+    import psycopg
+
+    from bot.errors import StoreError
+
+    store = AuditStore(pg_url, audit_key=None, data_key=None)
+    store.append_decision(_record(0))
+    pid = store.sql("SELECT pg_backend_pid()")[0][0]
+    with psycopg.connect(pg_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    try:
+        store.append_decision(_record(1))
+    except StoreError as exc:  # the call that finds the connection gone fails in one line
+        assert "\n" not in str(exc)
+    store.append_decision(_record(2))  # and the next one connects again
+    assert store.verify_chain().ok and store.verify_chain().rows in (2, 3)
+    store.close()
