@@ -656,10 +656,10 @@ def rollback(state: CliState, db: str | None) -> None:
 def _record_rollback(state: CliState, db: str | None, old: dict[str, Any], new: dict[str, Any]) -> None:
     from bot.errors import StoreError
     from bot.settings import load_settings
-    from bot.store import AuditStore
+    from bot.store import AuditStore, target_exists
 
-    path = Path(load_settings(state.config, db).db_path)
-    if not path.is_file():
+    path = load_settings(state.config, db).db_path  # a SQLite path or a postgresql:// URL
+    if not target_exists(path):
         return
     try:
         store = AuditStore(path)
