@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from adapters.console.workspace import Workspace
 from adapters.ledger import Ledger, Posted
 from bot.events import Resolution
-from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord
+from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord, describe_target
 from runtime.base import Decision
 
 KEY = b"k" * 32
@@ -145,3 +145,25 @@ def test_a_lost_postgres_connection_fails_one_call_then_reconnects(pg_url: str) 
     store.append_decision(_record(2))  # and the next one connects again
     assert store.verify_chain().ok and store.verify_chain().rows in (2, 3)
     store.close()
+
+
+def test_status_and_report_commands(store_target: str) -> None:
+    import json
+
+    from cli.main import main
+
+    store = AuditStore(store_target, audit_key=None, data_key=None)
+    store.append_decision(_record(0, "REFUSE"))
+    store.close()
+    status = CliRunner().invoke(main, ["status", "--json", "--db", store_target])
+    assert status.exit_code == 0, status.output
+    info = json.loads(status.output)
+    assert info["store_exists"] and info["store"] == describe_target(store_target)
+    report = CliRunner().invoke(main, ["report", "--since", "1970-01-01", "--format", "json", "--db", store_target])
+    assert report.exit_code == 0, report.output
+    assert json.loads(report.output)["counts"]["verdict"] == {"REFUSE": 1}
+
+
+def test_urls_are_shown_without_their_password() -> None:
+    assert describe_target("postgresql://so8t:s3cret@db:5432/so8t") == "postgresql://so8t:***@db:5432/so8t"
+    assert describe_target("var/so8t.db") == "var/so8t.db"
