@@ -8,8 +8,9 @@ A small answering model copies, misreads (¥12,000 where the page says ¥15,000)
   commas, ¥ / 円 / yen / USD and 万 / 千 normalised) must occur in a passage or in the question; an amount
   with a currency must have that currency in the passage too (USD 220 is not ¥220);
 - every product or system name written in CamelCase (SpendWise, TripDesk) must occur in a passage;
-- the answer must share at least one content word, number or name with the passages beyond the words of
-  the question itself (an answer that only restates the question, or talks about something else, fails).
+- the answer must share at least one content word (of the passages' text), number or name with the
+  passages beyond the words of the question itself (an answer that only restates the question, or talks
+  about something else, fails).
 
 `extractive(question, passages, lang)` is the answer posted instead: the one to three sentences of the
 passages that best match the question, ranked by FTS5 bm25 over the same bigram terms the index uses,
@@ -155,7 +156,8 @@ def check(answer: str, passages: Sequence[Passage], question: str = "") -> Groun
     if missing:
         return Grounding(False, "unsupported", tuple(missing))
     asked = _stems(question)
-    shared = (_stems(_plain(answer)) & _stems(source_text)) - asked
+    body = "\n".join(p.text for p in passages)  # not the titles and headings ("Answer", "Question")
+    shared = (_stems(_plain(answer)) & _stems(body)) - asked
     told = (got.numbers - facts(question).numbers) | got.names
     if not shared and not told:
         return Grounding(False, "no_overlap")
