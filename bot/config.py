@@ -124,10 +124,12 @@ SAMPLE_HANDBOOK = str(Path(__file__).resolve().parents[1] / "kb" / "sample_handb
 
 @dataclass(frozen=True)
 class KnowledgeFolder:
-    """One folder of the team's documents (`knowledge.folders[]`); `channels` empty = visible everywhere."""
+    """One folder of the team's documents (`knowledge.folders[]`); `channels` empty = visible everywhere.
+    `answers`: the reviewers' folder, where a reviewer's answer to an escalation is saved with one button."""
 
     path: str
     channels: tuple[str, ...] = ()
+    answers: bool = False
 
     def visible_in(self, channel: str | None) -> bool:
         """Unrestricted folders everywhere; a restricted one only in its channels (never without a channel)."""
@@ -163,7 +165,7 @@ def _knowledge(data: dict[str, Any], source: str) -> KnowledgeSettings:
             item = {"path": item}
         if not isinstance(item, dict):
             raise ConfigError(f"{source}: key '{where}' must be a mapping {{path: ..., channels: [...]}}")
-        check_keys(item, where, {"path", "channels"}, source)
+        check_keys(item, where, {"path", "channels", "answers"}, source)
         path = item.get("path")
         if not isinstance(path, str) or not path.strip():
             raise ConfigError(f"{source}: key '{where}.path' must be a folder path string")
@@ -172,7 +174,12 @@ def _knowledge(data: dict[str, Any], source: str) -> KnowledgeSettings:
             channels = [channels]
         if not isinstance(channels, list) or not all(isinstance(c, (str, int)) and str(c) for c in channels):
             raise ConfigError(f"{source}: key '{where}.channels' must be a list of channel names")
-        folders.append(KnowledgeFolder(path.strip(), tuple(str(c) for c in channels)))
+        answers = item.get("answers", False)
+        if not isinstance(answers, bool):
+            raise ConfigError(f"{source}: key '{where}.answers' must be true or false")
+        if answers and any(f.answers for f in folders):
+            raise ConfigError(f"{source}: key '{where}.answers': only one folder can hold the reviewers' answers")
+        folders.append(KnowledgeFolder(path.strip(), tuple(str(c) for c in channels), answers))
     return KnowledgeSettings(tuple(folders))
 
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-ActionName = Literal["approve", "decline", "answer", "appeal"]
-ACTION_NAMES: tuple[str, ...] = ("approve", "decline", "answer", "appeal")
+# kb_save: a reviewer saves the answer of a resolved case to the knowledge base (bot/review.py)
+ActionName = Literal["approve", "decline", "answer", "appeal", "kb_save"]
+ACTION_NAMES: tuple[str, ...] = ("approve", "decline", "answer", "appeal", "kb_save")
 
 
 @dataclass(frozen=True)

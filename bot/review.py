@@ -15,6 +15,10 @@ from typing import TYPE_CHECKING, Literal
 from bot.errors import StoreError
 from bot.escalations import format_deadline
 from bot.events import ActionEvent, ActionResult, Button, Escalation, Message
+from bot.pii import mask
+from kb.render import shown_path
+from kb.saved import answers_folder, file_name, render_answer, write_answer
+from kb.store import ensure_index
 from runtime.base import Decision
 from runtime.hazards import SUPPORT_DOMAIN
 
@@ -121,7 +125,9 @@ class Review:
         """A stored click: appeal or resolve, answered at once; posting a resolution runs in the background."""
         bot = self.bot
         try:
-            if ev.action == "appeal":
+            if ev.action == "kb_save":
+                result = await self.save_answer(ev)
+            elif ev.action == "appeal":
                 result = await self.appeal(
                     ev.platform,
                     ev.user,
@@ -211,8 +217,81 @@ class Review:
         await adapter.reply(esc.channel, esc.thread, body, key=f"resolution:{esc.id}", kind="answer")
         if esc.card_ref and esc.card_channel:
             card = bot.replies.render("card_resolved", esc.lang, esc=esc, action=res.action, reviewer=res.reviewer)
-            await adapter.update(esc.card_channel, esc.card_ref, card, buttons=())
+            buttons = (kb_save_button(bot.replies.render, esc),) if self.savable(esc) is None else ()
+            await adapter.update(esc.card_channel, esc.card_ref, card, buttons=buttons)
         bot.store.drop_request_text(esc.id)
+
+    # ------------------------------------------------------------------ saving an answer to the knowledge base
+    def savable(self, esc: Escalation) -> str | None:
+        """Why the case's answer cannot be saved to the knowledge base (a kb_save_unavailable reason), or None:
+        it needs a reviewers' folder (`answers: true`), a case resolved with an answer, and not a support case."""
+        res = esc.resolution
+        if answers_folder(self.bot.knowledge) is None:
+            return "no_folder"
+        if esc.domain == SUPPORT_DOMAIN:
+            return "support"  # self-harm: a person's own situation, never a page for others
+        if esc.status != "resolved" or res is None or res.action != "answer" or not res.text.strip():
+            return "not_answered"
+        return None
+
+    async def save_answer(self, ev: ActionEvent) -> ActionResult:
+        """The reviewer's "Save to knowledge base" click: reviewers of the case's domain (or admins) only, once
+        per case (the chained kb_saved row decides; a replay of the same click finishes its own save). The
+        question and the answer are masked, written as one Markdown page in the reviewers' folder with who and
+        when, indexed at once, and the card says so."""
+        bot = self.bot
+        esc = bot.store.get_escalation(int(ev.value)) if ev.value.isdigit() else None
+        if esc is None:
+            return ActionResult(False, bot.replies.render("not_found", "en", esc_id=ev.value), 404)
+        lang = esc.lang
+        if not bot.escalations.may_resolve(ev.platform, ev.user, esc, ev.roles):
+            log.info("user without the %s reviewer role tried to save case %s", esc.domain, esc.id)
+            return ActionResult(
+                False, bot.replies.render("not_reviewer", lang, domain=esc.domain, esc_id=esc.id, user=ev.user), 403
+            )
+        reason = self.savable(esc)
+        folder = answers_folder(bot.knowledge)
+        if reason is not None or folder is None or esc.resolution is None:
+            return ActionResult(
+                False, bot.replies.render("kb_save_unavailable", lang, reason=reason, esc_id=esc.id), 409
+            )
+        path = shown_path(f"{folder.path.rstrip('/')}/{file_name(esc.id)}")
+        saved, won = bot.store.save_to_kb(esc.id, ev.user, ev.event_id, bot.clock(), path)
+        if not won and saved.get("event_id") != ev.event_id:
+            return ActionResult(
+                False,
+                bot.replies.render(
+                    "kb_already_saved", lang, esc_id=esc.id, user=saved.get("user"), path=saved.get("text_masked")
+                ),
+                409,
+            )
+        document = render_answer(
+            esc.id,
+            mask(esc.text_masked).text,
+            mask(esc.resolution.text).text,
+            ev.user,
+            float(saved["ts"]),
+            esc.domain,
+            lang,
+        )
+        try:
+            await asyncio.to_thread(write_answer, folder, esc.id, document)
+        except OSError as exc:
+            log.error("case %s: the knowledge folder could not be written (%s)", esc.id, type(exc).__name__)
+            bot.metrics.errors.inc("kb_save")
+            return ActionResult(
+                False, bot.replies.render("kb_save_unavailable", lang, reason="failed", esc_id=esc.id), 500
+            )
+        await asyncio.to_thread(ensure_index, bot.store.path, bot.knowledge)  # at once: the next asker finds it
+        if won:
+            bot.metrics.kb_saved.inc(esc.domain)
+        log.info("case %s: answer saved to the knowledge base", esc.id)
+        line = bot.replies.render("kb_saved", lang, user=ev.user, path=path)
+        if esc.card_ref and esc.card_channel:
+            res = esc.resolution
+            card = bot.replies.render("card_resolved", lang, esc=esc, action=res.action, reviewer=res.reviewer)
+            await bot.adapters[esc.platform].update(esc.card_channel, esc.card_ref, f"{card}\n{line}", buttons=())
+        return ActionResult(True, line, extra={"escalation_id": esc.id})
 
     async def appeal(
         self, platform: str, user: str, channel: str, thread: str, decision_id: int | None, event_id: str
@@ -262,6 +341,11 @@ class Review:
 def card_buttons(render: RenderFn, lang: str, esc_id: int) -> tuple[Button, ...]:
     """The Approve / Decline / Answer buttons of a case's card, labelled from templates/bot/button_*."""
     return tuple(Button(action, render(label, lang), str(esc_id), style) for action, label, style in CARD_BUTTONS)
+
+
+def kb_save_button(render: RenderFn, esc: Escalation) -> Button:
+    """The reviewer's button on an answered case's card: save the answer to the knowledge base."""
+    return Button("kb_save", render("button_kb_save", esc.lang), str(esc.id), "primary")
 
 
 def appeal_button(render: RenderFn, lang: str, decision_id: int) -> Button:

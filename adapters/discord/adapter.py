@@ -148,7 +148,7 @@ _ONE_LINE = _OneLine()
 # ---------------------------------------------------------------------- components
 class CardButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"so8t:(?P<action>approve|decline|answer|appeal):(?P<value>\d{1,20})",
+    template=r"so8t:(?P<action>approve|decline|answer|appeal|kb_save):(?P<value>\d{1,20})",
 ):
     """A card or refusal button; its custom_id carries the action and the case (or decision) id."""
 

@@ -20,7 +20,7 @@ from runtime.base import Turn
 PLATFORM = "discord"
 MESSAGE_LIMIT = 2000
 MAX_TEXT = 20_000
-CUSTOM_ID = re.compile(r"^so8t:(?P<action>approve|decline|answer|appeal):(?P<value>\d{1,20})$")
+CUSTOM_ID = re.compile(r"^so8t:(?P<action>approve|decline|answer|appeal|kb_save):(?P<value>\d{1,20})$")
 MODAL_ID = re.compile(r"^so8t-modal:(?P<action>approve|decline|answer|appeal):(?P<value>\d{1,20})$")
 MODAL_INPUT = "so8t-text"
 SLASH_PREFIX = "slash:"

@@ -173,6 +173,60 @@ class EscalationStore(ChainStore):
             esc = dataclasses.replace(esc, resolution=dataclasses.replace(esc.resolution, text=res.text))
         return esc, won
 
+    def save_to_kb(self, esc_id: int, user: str, event_id: str, at: float, path: str) -> tuple[dict[str, Any], bool]:
+        """Chain that `user` saved the case's answer to the knowledge base as `path` (kind "kb_saved"), once:
+        (the chained row, True) for the first save; (the earlier row, False) when the case was saved already."""
+
+        def fn(c: Conn) -> bool:
+            if c.execute(
+                "SELECT id FROM decisions WHERE kind = 'kb_saved' AND escalation_id = ? LIMIT 1", (esc_id,)
+            ).fetchone():
+                return False
+            row = c.execute(
+                "SELECT decision_id, platform, channel, thread, lang, domain FROM escalations WHERE id = ?", (esc_id,)
+            ).fetchone()
+            if row is None:
+                raise KeyError(esc_id)
+            self._append(
+                c,
+                {
+                    "kind": "kb_saved",
+                    "ts": at,
+                    "platform": row[1],
+                    "channel": row[2],
+                    "thread": row[3],
+                    "user": user,
+                    "event_id": event_id,
+                    "lang": row[4],
+                    "verdict": "SAVED",
+                    "category": row[5],
+                    "confidence": None,
+                    "probs": None,
+                    "rationale": None,
+                    "reason": "reviewer",
+                    "latency_ms": None,
+                    "model_id": None,
+                    "head_id": None,
+                    "text_masked": path,
+                    "text_sha256": self.text_hash(path),
+                    "escalation_id": esc_id,
+                    "ref_id": row[0],
+                },
+            )
+            return True
+
+        won = self._write(fn)
+        saved = self.kb_saved(esc_id)
+        assert saved is not None
+        return saved, won
+
+    def kb_saved(self, esc_id: int) -> dict[str, Any] | None:
+        """The chained save of the case's answer to the knowledge base (user, ts, text_masked = the file), if any."""
+        rows = self._read(
+            "SELECT * FROM decisions WHERE kind = 'kb_saved' AND escalation_id = ? ORDER BY id LIMIT 1", (esc_id,)
+        )
+        return rows[0] if rows else None
+
     def drop_request_text(self, esc_id: int) -> None:
         """Forget the request once the resolution has been posted (the masked text stays)."""
         self._write(
@@ -223,7 +277,6 @@ class EscalationStore(ChainStore):
             (until, since if since is not None else float("-inf")),
         )
         return [_escalation_from_row(r) for r in rows]
-
 
 
 def _escalation_from_row(r: dict[str, Any]) -> Escalation:
