@@ -106,5 +106,5 @@ def test_one_replica_leads_the_gateway_and_another_takes_over(pg_url: str) -> No
         return {"takeover_s": took}
 
     result = asyncio.run(scenario())
-    assert 0.4 <= result["takeover_s"] < 2.0
+    assert 0.4 <= result["takeover_s"] < 5.0  # after the lease (0.5 s), soon after it
     print(f"\ngateway lead taken over {result['takeover_s']:.2f} s after the leader stopped renewing (lease 0.5 s)")

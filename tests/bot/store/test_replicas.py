@@ -99,16 +99,18 @@ def test_replicas_process_each_event_exactly_once(pg_url: str) -> None:
 
 
 def test_a_dead_replicas_events_are_taken_over_after_the_lease(pg_url: str) -> None:
-    lease = 1.0
+    lease = 2.0
     dead = AuditStore(pg_url, audit_key=None, data_key=None, owner="dead", lease_s=lease)
     alive = AuditStore(pg_url, audit_key=None, data_key=None, owner="alive", lease_s=lease)
+    t_first = time.monotonic()
     for i in range(5):  # the dead replica stored (and so claimed) these, then was killed (no renewal)
         assert dead.record_event("slack", f"d{i}", "message", {"event_id": f"d{i}"}, float(i))
     t_dead = time.monotonic()
     assert alive.record_event("slack", "a0", "message", {"event_id": "a0"}, 9.0)
-    assert alive.claim_events() == []  # still held (the lease runs), and its own are not re-claimed
-    alive.renew_leases()
-    taken: list[str] = []
+    early = alive.claim_events()
+    if time.monotonic() - t_first < lease:  # (a machine too loaded to get here within the lease proves nothing)
+        assert early == []  # still held (the lease runs), and its own are not re-claimed
+    taken = [p["event_id"] for _, p in early]
     while not taken and time.monotonic() - t_dead < 10 * lease:
         alive.renew_leases()  # as its replica loop does, every third of the lease
         taken = [p["event_id"] for _, p in alive.claim_events()]
@@ -116,7 +118,7 @@ def test_a_dead_replicas_events_are_taken_over_after_the_lease(pg_url: str) -> N
             time.sleep(0.05)
     takeover_s = time.monotonic() - t_dead
     assert taken == [f"d{i}" for i in range(5)]
-    assert lease <= takeover_s < lease + 1.0
+    assert (early or takeover_s >= lease - 0.2) and takeover_s < lease + 2.0  # after the lease, soon after it
     assert alive.claim_events() == []  # taken once
     rows = alive.sql("SELECT claimed_by, count(*) FROM events GROUP BY claimed_by")
     assert dict(rows) == {"alive": 6}
