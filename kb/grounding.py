@@ -19,6 +19,7 @@ each quoted with its [n], under a line in the asker's language. `grounded_answer
 
 from __future__ import annotations
 
+import functools
 import re
 import sqlite3
 import unicodedata
@@ -138,23 +139,38 @@ def _stems(text: str) -> set[str]:
     return {t[:5] if t.isascii() else t for t in query_terms(text)}
 
 
-def check(answer: str, passages: Sequence[Passage], question: str = "") -> Grounding:
-    """Is every number and CamelCase name of `answer` in the passages (or the question), and does the answer
-    say anything of the passages beyond the question's own words?"""
-    if not answer.strip():
-        return Grounding(False, "empty")
-    source_text = "\n".join(f"{p.title}\n{p.heading}\n{p.text}" for p in passages)
-    src = facts(source_text + "\n" + question, source=True)
+def _source(passages: Sequence[Passage]) -> str:
+    return "\n".join(f"{p.title}\n{p.heading}\n{p.text}" for p in passages)
+
+
+@functools.lru_cache(maxsize=64)
+def _source_facts(source_text: str) -> tuple[_Facts, str]:
+    """The facts of the passages (and the question) and their normalised text, once per answer, not per piece."""
+    return facts(source_text, source=True), normalize(source_text)
+
+
+def unsupported(answer: str, passages: Sequence[Passage], question: str = "") -> tuple[str, ...]:
+    """The numbers, amounts and CamelCase names of `answer` that neither the passages nor the question hold."""
+    src, lowered = _source_facts(_source(passages) + "\n" + question)
     got = facts(answer)
     missing: list[str] = []
     for currency, value in sorted(got.amounts):
         if (currency, value) not in src.amounts and value not in src.bare:
             missing.append(f"{currency} {value}")
     missing += [v for v in sorted(got.bare) if v not in src.numbers]
-    lowered = normalize(source_text)
     missing += [n for n in sorted(got.names) if n not in lowered]
+    return tuple(missing)
+
+
+def check(answer: str, passages: Sequence[Passage], question: str = "") -> Grounding:
+    """Is every number and CamelCase name of `answer` in the passages (or the question), and does the answer
+    say anything of the passages beyond the question's own words?"""
+    if not answer.strip():
+        return Grounding(False, "empty")
+    missing = unsupported(answer, passages, question)
     if missing:
-        return Grounding(False, "unsupported", tuple(missing))
+        return Grounding(False, "unsupported", missing)
+    got = facts(answer)
     asked = _stems(question)
     body = "\n".join(p.text for p in passages)  # not the titles and headings ("Answer", "Question")
     shared = (_stems(_plain(answer)) & _stems(body)) - asked
@@ -166,8 +182,7 @@ def check(answer: str, passages: Sequence[Passage], question: str = "") -> Groun
 
 def supported(answer: str, passages: Sequence[Passage], question: str = "") -> bool:
     """The fact half of check() alone, for a partial answer while it streams (overlap comes only at the end)."""
-    result = check(answer, passages, question)
-    return result.ok or result.reason != "unsupported"
+    return not unsupported(answer, passages, question)
 
 
 def sentences(passage: Passage) -> list[str]:
