@@ -9,18 +9,22 @@ model. The cost of that second prompt evaluation is measured by `so8t bench`.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from runtime.base import Decision, Turn
+from runtime.base import SAFETY_THRESHOLD, Decision, Turn
+from runtime.second_opinion import SecondOpinion, apply_second_opinion, wants_second_opinion
 
 
 class HybridRuntime:
-    """decide() on `safety`; answer() on `answerer` (a second prompt evaluation, on ALLOW only)."""
+    """decide() on `safety`; answer() on `answerer` (a second prompt evaluation, on ALLOW only, or on a
+    refusal the verdict head alone made, for the answering model's second opinion: runtime/second_opinion.py)."""
 
-    def __init__(self, safety: Any, answerer: Any) -> None:
+    def __init__(self, safety: Any, answerer: Any, second_opinion: SecondOpinion | None = None) -> None:
         self.safety = safety
         self.answerer = answerer
+        self.second_opinion = second_opinion or SecondOpinion()
 
     @property
     def model_id(self) -> str:
@@ -31,8 +35,17 @@ class HybridRuntime:
         return str(self.safety.head_id)
 
     def decide(self, context: Sequence[Turn], request: str) -> Decision:
-        """The safety model's verdict, stamped with the whole served identity (audited as such)."""
-        return dataclasses.replace(self.safety.decide(context, request), model_id=self.model_id)
+        """The safety model's verdict, stamped with the whole served identity (audited as such); a refusal
+        the verdict head alone made is read again by the answering model (its KV cache kept for the answer)."""
+        d = self.safety.decide(context, request)
+        if wants_second_opinion(d, self.second_opinion):
+            t0 = time.perf_counter()
+            reading = self.screen(context, request)
+            threshold = float(getattr(getattr(self.safety, "policy", None), "threshold", SAFETY_THRESHOLD))
+            d = apply_second_opinion(d, reading, self.second_opinion, threshold)
+            timings = {**d.timings, "second_opinion_ms": round((time.perf_counter() - t0) * 1000, 1)}
+            d = dataclasses.replace(d, timings=timings)
+        return dataclasses.replace(d, model_id=self.model_id)
 
     def answer(
         self, context: Sequence[Turn], request: str, max_tokens: int | None = None, documents: str | None = None

@@ -30,8 +30,10 @@ def load_runtime(settings: ModelSettings) -> Runtime:
     if answer_model == "self":
         return safety
     from runtime.hybrid import HybridRuntime
+    from runtime.second_opinion import SecondOpinion
 
-    return HybridRuntime(safety, load_answerer(settings, answer_model))
+    rule = SecondOpinion(unsafe_below=settings.second_opinion, hazard_below=settings.hazard_review)
+    return HybridRuntime(safety, load_answerer(settings, answer_model), rule)
 
 
 def load_answerer(settings: ModelSettings, model: str) -> Any:

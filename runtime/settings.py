@@ -25,6 +25,9 @@ class ModelSettings:
     support_review: float = 0.2  # a likely self-harm reading at or above it: support resources + the support channel
     hazard_clear: float = 0.1  # p(hazard) under it ALLOWs an unsure verdict torn between ALLOW and REFUSE
     domain_threshold: float = 0.5  # an ESCALATE whose domain is less sure than this goes to triage
+    # the answering model's reading of the request lifts a REFUSE the verdict head alone made when its
+    # p(unsafe) is under this and the hazard head is under hazard_review (runtime/second_opinion.py); 0 = off
+    second_opinion: float = 0.1
     # the response head on the answering model (runtime/response.py): None = the shipped one, "off" = none
     response_head: str | None = None
     response_unsafe: float = 0.6  # p(unsafe) at or above it stops an answer (REFUSE, reason response_flagged)

@@ -149,3 +149,10 @@ def test_public_value_readers_name_the_key() -> None:
     assert read_duration("f.yaml", "4h", "escalation.default_deadline") == 4 * 3600.0
     with pytest.raises(ConfigError, match=r"key 'schedule.lock_ttl' must be a duration"):
         read_duration("f.yaml", "soon", "schedule.lock_ttl")
+
+
+def test_second_opinion_is_a_safety_setting() -> None:
+    assert parse_config({}).model.second_opinion == 0.1
+    assert parse_config({"safety": {"second_opinion": 0}}).model.second_opinion == 0.0
+    with pytest.raises(ConfigError, match="second_opinion"):
+        parse_config({"safety": {"second_opinion": 1.5}})
