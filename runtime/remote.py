@@ -441,7 +441,8 @@ def server_args(
 ) -> list[str]:
     """llama-server's arguments for the model that `settings` serves in-process: the same GGUF and LoRA
     adapter, the final state of the last token (LAST pooling), the in-process context size per slot, a
-    batch that holds a whole prompt (embeddings need one ubatch), no flash attention (as in-process).
+    batch that holds a whole prompt (embeddings need one ubatch), no flash attention and no weight
+    repacking (as in-process).
     answers=True: the answer model instead (model.answer_model, automatic as in-process), for
     `model.answer_server`: /v1/chat/completions with the GGUF's own chat template, no embeddings."""
     n_threads = threads or settings.threads or physical_cores()
@@ -459,6 +460,7 @@ def server_args(
         "--embeddings", "--pooling", "last",
         "--batch-size", str(batch), "--ubatch-size", str(batch),
         "--flash-attn", "off", "--swa-full",
+        "--no-repack",  # as in-process (use_extra_bufts=False): the same matmul kernels, the same numbers
         *common,
     ]  # fmt: skip
     if files.adapter is not None:

@@ -31,7 +31,8 @@ TEXTS = [
     "会議室の予約方法を教えて",
 ]
 # the server evaluates the whole prompt in one batch; in-process the last token is evaluated alone: the
-# float sums differ in their last bits, so probabilities match closely but not bit for bit
+# float sums differ in their last bits (states at cosine 0.9995-0.9997), so probabilities match closely
+# but not bit for bit
 PROB_TOL = 2e-3
 
 
@@ -80,7 +81,8 @@ def test_the_verdict_from_the_server_equals_the_in_process_verdict(
     state_remote = remote.hidden_state([], TEXTS[0])
     state_local = in_process.hidden_state([], TEXTS[0])
     cos = float(state_remote @ state_local / np.linalg.norm(state_remote) / np.linalg.norm(state_local))
-    assert cos > 0.9999 and np.allclose(np.linalg.norm(state_remote), np.linalg.norm(state_local), rtol=1e-3)
+    # the same bound as the in-process LAST-pooling test (tests/runtime/test_llama.py): measured 0.9995-0.9997
+    assert cos > 0.999 and np.allclose(np.linalg.norm(state_remote), np.linalg.norm(state_local), rtol=5e-3)
 
 
 def test_requests_are_balanced_over_two_servers(servers: list[LocalServer]) -> None:
@@ -95,7 +97,9 @@ def test_requests_are_balanced_over_two_servers(servers: list[LocalServer]) -> N
 def test_a_server_killed_mid_request_is_retried_on_the_other(servers: list[LocalServer]) -> None:
     victim = LocalServer(SETTINGS).start()
     try:
-        long_text = "Please summarise our deployment checklist for the new release. " * 60  # ~800 tokens
+        # ~250 tokens: seconds of work for the server (llama-server runs Gemma's 262k-word output layer
+        # for every token of an embeddings request), so the kill lands inside its evaluation
+        long_text = "Please summarise our deployment checklist for the new release. " * 20
         expected = RemoteRuntime(SETTINGS, pool=ServerPool([servers[0].url])).decide([], long_text)
         pool = ServerPool([victim.url, servers[0].url], recheck_after=60)  # the victim's turn first
         remote = RemoteRuntime(SETTINGS, pool=pool)
