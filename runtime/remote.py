@@ -390,10 +390,14 @@ def load_remote_runtime(settings: ModelSettings) -> Any:
     from runtime.hybrid import HybridRuntime
     from runtime.loader import load_answerer
     from runtime.models import HYBRID_ANSWER_BACKBONE, backbone_for
+    from runtime.second_opinion import SecondOpinion
 
     safety = RemoteRuntime(settings)
+    # the answering model's second opinion on a refusal (runtime/second_opinion.py), as load_runtime sets
+    # it; an answer server returns no states, so there the verdict head's refusal stands
+    rule = SecondOpinion(unsafe_below=settings.second_opinion, hazard_below=settings.hazard_review)
     if settings.answer_server:
-        return HybridRuntime(safety, OpenAIAnswerer(settings))
+        return HybridRuntime(safety, OpenAIAnswerer(settings), rule)
     answer_model = settings.answer_model
     if answer_model is None:
         backbone = backbone_for(safety.path)
@@ -401,7 +405,7 @@ def load_remote_runtime(settings: ModelSettings) -> Any:
         answer_model = HYBRID_ANSWER_BACKBONE.name if is_base else "self"
     if answer_model == "self":  # an instruct backbone answers itself: its GGUF in-process, without heads
         answer_model = str(safety.path)
-    return HybridRuntime(safety, load_answerer(settings, answer_model))
+    return HybridRuntime(safety, load_answerer(settings, answer_model), rule)
 
 
 # ---- running llama-server ----------------------------------------------------------------------

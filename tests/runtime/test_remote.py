@@ -133,3 +133,19 @@ def test_every_server_dead_fails_closed_to_escalate() -> None:
     assert d.decision == "ESCALATE" and d.human_required and d.reason == "runtime_error"
     assert d.signals["failure"] == "model_unavailable"
     assert all(url in str(d.signals["error"]) for url in dead)
+
+
+def test_load_runtime_with_model_servers_decides_on_the_pool_and_answers_on_the_answer_server() -> None:
+    from runtime.hybrid import HybridRuntime
+    from runtime.loader import load_runtime
+    from runtime.remote import OpenAIAnswerer
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    rt: Any = load_runtime(
+        ModelSettings(servers=(dead,), answer_server=f"http://127.0.0.1:{free_port()}", answer_server_model="qwen")
+    )
+    assert isinstance(rt, HybridRuntime)
+    assert isinstance(rt.safety, RemoteRuntime) and isinstance(rt.answerer, OpenAIAnswerer)
+    assert rt.info()["servers"] == [dead] and rt.info()["answer_model"] == "qwen"
+    d = rt.decide([], "How do I reverse a list in Python?")  # no server: fails closed, nothing to answer
+    assert d.decision == "ESCALATE" and d.signals["failure"] == "model_unavailable"
