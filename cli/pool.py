@@ -99,5 +99,8 @@ def _table(out: dict[str, Any]) -> str:
     ]
     for name, run in out["runs"].items():
         lines.append(f"| {name} | " + " | ".join(str(run.get(c[0], "")) for c in cols) + " |")
-    lines.append(f"pool_2 / pool_1: {out['pool_2_vs_pool_1']}x; vs in-process: {out['speedup_vs_in_process']}")
+    lines.append(
+        f"pool_2 / pool_1: {out['pool_2_vs_pool_1']}x, pool_2 / pool_1_t1: {out['pool_2_vs_pool_1_t1']}x; "
+        f"vs in-process: {out['speedup_vs_in_process']}"
+    )
     return "\n".join(lines)

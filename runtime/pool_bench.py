@@ -1,8 +1,11 @@
 """`so8t bench-pool`: verdicts per second in-process vs over a pool of local llama-servers, in one run.
 
 Runs, all on this machine over loopback (127.0.0.1), on the same prompts:
-  in_process      LlamaRuntime.decide, one call at a time (the bot's model worker serializes its calls)
+  in_process      LlamaRuntime.decide, one call at a time (the bot's model worker serializes its calls),
+                  the system prefix cached between requests, as served
+  in_process_cold the same with the KV cache emptied before each request (the whole prompt evaluated)
   pool_1          RemoteRuntime over 1 llama-server using every core, `concurrency` clients at once
+  pool_1_t1       the same server with one thread
   pool_2          RemoteRuntime over 2 llama-servers with half the cores each, `concurrency` clients
   pool_2_killed   as pool_2, and one server is killed (SIGKILL) a third of the way through the burst:
                   its requests in flight are retried on the other; `failed` counts fail-closed verdicts
@@ -116,11 +119,9 @@ def _run(
     }
 
 
-def _in_process_run(settings: ModelSettings, prompts: Sequence[str], cores: int) -> dict[str, Any]:
-    """LlamaRuntime.decide one call at a time, with the time inside its prompt evaluation (`model`)."""
-    from runtime.llama import LlamaRuntime
-
-    local = LlamaRuntime(dataclasses.replace(settings, threads=cores))
+def _in_process_run(local: Any, prompts: Sequence[str], cores: int, *, cold: bool = False) -> dict[str, Any]:
+    """LlamaRuntime.decide one call at a time, with the time inside its prompt evaluation (`model`); cold:
+    the KV cache emptied before each request (no cached system prefix, as a llama-server evaluates)."""
     eval_s = 0.0
     original = local._evaluate
 
@@ -132,10 +133,18 @@ def _in_process_run(settings: ModelSettings, prompts: Sequence[str], cores: int)
         finally:
             eval_s += time.perf_counter() - t
 
-    local._evaluate = timed_evaluate  # type: ignore[method-assign]
+    def decide(text: str) -> Any:
+        if cold:
+            local.llm.reset()
+        return local.decide([], text)
+
+    local._evaluate = timed_evaluate
     local.decide([], "warm-up")
     eval_s = 0.0
-    run = _run(lambda t: local.decide([], t), prompts, 1, [])
+    try:
+        run = _run(decide, prompts, 1, [])
+    finally:
+        local._evaluate = original
     run["model_ms_per_request"] = round(eval_s / len(prompts) * 1000, 1)
     run["threads"] = cores
     return run
@@ -154,15 +163,20 @@ def run_pool_bench(
     prompts = [BENCH_PROMPTS[i % len(BENCH_PROMPTS)] for i in range(requests)]
     out: dict[str, Any] = {"cores": cores, "requests": requests, "concurrency": concurrency, "runs": {}}
 
-    progress("in-process")
-    out["runs"]["in_process"] = _in_process_run(settings, prompts, cores)
+    from runtime.llama import LlamaRuntime
+
+    local = LlamaRuntime(dataclasses.replace(settings, threads=cores))
+    progress("in_process")
+    out["runs"]["in_process"] = _in_process_run(local, prompts, cores)
+    progress("in_process_cold")
+    out["runs"]["in_process_cold"] = _in_process_run(local, prompts, cores, cold=True)
+    del local
 
     def log(name: str) -> Path | None:
         return log_dir / f"llama-server-{name}.log" if log_dir else None
 
-    def pool_run(name: str, n_servers: int, kill_one: bool = False) -> None:
+    def pool_run(name: str, n_servers: int, threads: int, kill_one: bool = False) -> None:
         progress(name)
-        threads = max(1, cores // n_servers)
         servers = [LocalServer(settings, threads=threads, log_path=log(f"{name}-{i}")) for i in range(n_servers)]
         try:
             for s in servers:
@@ -194,11 +208,13 @@ def run_pool_bench(
             for s in servers:
                 s.stop()
 
-    pool_run("pool_1", 1)
-    pool_run("pool_2", 2)
-    pool_run("pool_2_killed", 2, kill_one=True)
+    pool_run("pool_1", 1, cores)
+    pool_run("pool_1_t1", 1, 1)
+    pool_run("pool_2", 2, max(1, cores // 2))
+    pool_run("pool_2_killed", 2, max(1, cores // 2), kill_one=True)
     base = out["runs"]["in_process"]["requests_per_s"]
     out["speedup_vs_in_process"] = {k: round(v["requests_per_s"] / base, 2) for k, v in out["runs"].items()}
     runs = out["runs"]
     out["pool_2_vs_pool_1"] = round(runs["pool_2"]["requests_per_s"] / runs["pool_1"]["requests_per_s"], 2)
+    out["pool_2_vs_pool_1_t1"] = round(runs["pool_2"]["requests_per_s"] / runs["pool_1_t1"]["requests_per_s"], 2)
     return out
