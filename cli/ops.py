@@ -279,6 +279,10 @@ def register(group: click.Group) -> None:
             fail(str(exc))
             return
         info: dict[str, Any] = {**describe_model(state.config.model), "store": describe_target(settings.db_path)}
+        if state.config.model.servers or state.config.model.answer_server:  # model.servers: probed now
+            from runtime.remote import describe_servers
+
+            info["model_servers"] = describe_servers(state.config.model)
         open_by_domain: dict[str, int] = {}
         if target_exists(settings.db_path):
             sched, store = _scheduler(state, db)
@@ -320,6 +324,10 @@ def register(group: click.Group) -> None:
             f"Hazard head: {info.get('hazard_head_id') or 'none (n-grams only)'}"
             + (f"  ({info['hazard_head_error']})" if info.get("hazard_head_error") else ""),
             f"Response head: {', '.join(info.get('response_heads') or []) or 'none (answers are not watched)'}",
+            *(
+                f"Model server: {srv['url']} " + ("healthy" if srv["healthy"] else f"DOWN ({srv['last_error']})")
+                for srv in (info.get("model_servers") or {}).get("servers", [])
+            ),
             f"Store: {info['store']}" + ("" if info["store_exists"] else "  (not created yet: run `so8t serve`)"),
             f"Open cases: {info['open_total']}" + "".join(f" · {d} {n}" for d, n in open_by_domain.items()),
             "Queue: only inside `so8t serve` (see /healthz or /so8t status in chat)",

@@ -50,7 +50,6 @@ import numpy as np
 from runtime.base import Turn
 from runtime.errors import ModelLoadError
 from runtime.llama import LlamaRuntime, ModelFiles, VocabOnly, physical_cores
-from runtime.models import model_name
 from runtime.prompts import ANSWER_SYSTEM_PROMPT, build_messages
 from runtime.settings import ModelSettings
 
@@ -554,9 +553,6 @@ class LocalServer:
 
 
 def describe_servers(settings: ModelSettings) -> dict[str, object]:
-    """What `so8t status` shows for a pool (health probed now, nothing loaded)."""
-    out: dict[str, object] = {"servers": [], "answer_server": settings.answer_server}
-    if settings.servers:
-        out["servers"] = ServerPool(settings.servers).health()
-        out["model"] = model_name(ModelFiles.resolve(settings).path)
-    return out
+    """What `so8t status` shows for a pool: each server's health, probed now (nothing is loaded)."""
+    servers = ServerPool(settings.servers).health() if settings.servers else []
+    return {"servers": servers, "answer_server": settings.answer_server}

@@ -161,3 +161,19 @@ def test_model_servers_in_the_config_and_the_environment(monkeypatch: pytest.Mon
     monkeypatch.setenv("SO8T_ANSWER_SERVER", "http://z:3")
     cfg = parse_config({})
     assert cfg.model.servers == ("http://x:1", "http://y:2") and cfg.model.answer_server == "http://z:3"
+
+
+def test_so8t_status_probes_the_model_servers(
+    stubs: list[_Stub], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("SO8T_MODEL_SERVERS", f"{stubs[0].url},{dead}")
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["status", "--db", str(tmp_path / "so8t.db")])
+    assert result.exit_code == 0, result.output
+    assert f"Model server: {stubs[0].url} healthy" in result.output
+    assert f"Model server: {dead} DOWN" in result.output
