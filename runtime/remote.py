@@ -33,6 +33,7 @@ import itertools
 import json
 import logging
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -112,6 +113,7 @@ class ServerPool:
         health_path: str = "/health",
         health_timeout: float = 2.0,
         recheck_after: float = 2.0,
+        start: int | None = None,
     ) -> None:
         if not urls:
             raise ValueError("a server pool needs at least one address")
@@ -121,7 +123,9 @@ class ServerPool:
         self.health_timeout = health_timeout
         self.recheck_after = recheck_after  # a down server is probed again after this many seconds
         self._lock = threading.Lock()
-        self._turn = itertools.count()
+        # ties go in turn, from a random start (unless given): replicas that each see their own servers idle
+        # do not all pick the first one
+        self._turn = itertools.count(random.randrange(len(self.servers)) if start is None else start)
         self._checker: threading.Thread | None = None
 
     # ---- health --------------------------------------------------------------------------------
@@ -500,13 +504,14 @@ class LocalServer:
         threads: int | None = None,
         parallel: int = 1,
         log_path: Path | None = None,
+        answers: bool = False,
     ) -> None:
         self.settings = settings
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.args = [
             str(llama_server_binary()),
-            *server_args(settings, port=self.port, threads=threads, parallel=parallel),
+            *server_args(settings, port=self.port, threads=threads, parallel=parallel, answers=answers),
         ]
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None

@@ -101,7 +101,7 @@ def test_a_server_killed_mid_request_is_retried_on_the_other(servers: list[Local
         # for every token of an embeddings request), so the kill lands inside its evaluation
         long_text = "Please summarise our deployment checklist for the new release. " * 20
         expected = RemoteRuntime(SETTINGS, pool=ServerPool([servers[0].url])).decide([], long_text)
-        pool = ServerPool([victim.url, servers[0].url], recheck_after=60)  # the victim's turn first
+        pool = ServerPool([victim.url, servers[0].url], recheck_after=60, start=0)  # the victim's turn first
         remote = RemoteRuntime(SETTINGS, pool=pool)
         busy = threading.Event()
         original = pool._post
@@ -149,3 +149,15 @@ def test_load_runtime_with_model_servers_decides_on_the_pool_and_answers_on_the_
     assert rt.info()["servers"] == [dead] and rt.info()["answer_model"] == "qwen"
     d = rt.decide([], "How do I reverse a list in Python?")  # no server: fails closed, nothing to answer
     assert d.decision == "ESCALATE" and d.signals["failure"] == "model_unavailable"
+
+
+def test_answers_stream_from_a_real_llama_server_through_its_openai_api() -> None:
+    from runtime.remote import OpenAIAnswerer
+
+    _binary_or_skip()
+    settings = ModelSettings(threads=1, answer_model="smollm2", max_answer_tokens=8)  # the smallest answerer
+    with LocalServer(settings, answers=True) as server:
+        answerer = OpenAIAnswerer(ModelSettings(answer_server=server.url, max_answer_tokens=8))
+        pieces = list(answerer.answer([], "Say hello in one word."))
+    assert len(pieces) >= 2 and "".join(pieces).strip()  # streamed piece by piece
+    assert answerer.last_finish_reason in ("stop", "length")

@@ -92,7 +92,7 @@ def test_requests_are_spread_over_the_healthy_servers(stubs: list[_Stub]) -> Non
 
 def test_a_server_that_drops_the_request_is_retried_on_another(stubs: list[_Stub]) -> None:
     stubs[0].mode = "drop"
-    pool = ServerPool([s.url for s in stubs], recheck_after=60)
+    pool = ServerPool([s.url for s in stubs], recheck_after=60, start=0)
     replies = [pool.post("/embedding", {"content": [1]})[0]["server"] for _ in range(4)]
     assert replies == ["b"] * 4
     assert stubs[0].hits == 1  # tried once, then marked down and left out of the rotation
@@ -111,7 +111,7 @@ def test_a_5xx_is_retried_but_a_4xx_is_the_requests_own_fault(stubs: list[_Stub]
 
 def test_a_down_server_comes_back_once_its_health_check_passes(stubs: list[_Stub]) -> None:
     stubs[0].mode = "drop"
-    pool = ServerPool([s.url for s in stubs], recheck_after=0.05)
+    pool = ServerPool([s.url for s in stubs], recheck_after=0.05, start=0)
     pool.post("/embedding", {"content": [1]})
     assert not pool.servers[0].healthy
     stubs[0].mode = "unhealthy"  # restarted, still loading: its /health says 503
@@ -144,7 +144,7 @@ def test_answers_stream_from_an_openai_compatible_server(stubs: list[_Stub]) -> 
 
 def test_an_answer_server_that_fails_before_the_first_piece_fails_over(stubs: list[_Stub]) -> None:
     stubs[0].mode = "drop"
-    pool = ServerPool([s.url for s in stubs], health_path="/v1/models")
+    pool = ServerPool([s.url for s in stubs], health_path="/v1/models", start=0)
     answerer = OpenAIAnswerer(ModelSettings(answer_server=stubs[0].url), pool=pool)
     assert "".join(answerer.answer([], "hi")) == "Hello from b"
 
