@@ -109,7 +109,7 @@ class ServerPool:
         self,
         urls: Sequence[str],
         *,
-        timeout: float = 60.0,
+        timeout: float = 120.0,  # a long prompt on a busy CPU takes tens of seconds (docs/scaling.md)
         health_path: str = "/health",
         health_timeout: float = 2.0,
         recheck_after: float = 2.0,
