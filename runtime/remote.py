@@ -42,7 +42,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,7 @@ class ServerState:
     failures: int = 0
     down_since: float = 0.0
     last_error: str = ""
+    verified: bool = False  # it serves the expected model (checked before its first request, again after it was down)
 
     def to_dict(self) -> dict[str, object]:
         return {
@@ -114,6 +115,7 @@ class ServerPool:
         health_timeout: float = 2.0,
         recheck_after: float = 2.0,
         start: int | None = None,
+        verify: Callable[[str], str | None] | None = None,
     ) -> None:
         if not urls:
             raise ValueError("a server pool needs at least one address")
@@ -127,6 +129,9 @@ class ServerPool:
         # do not all pick the first one
         self._turn = itertools.count(random.randrange(len(self.servers)) if start is None else start)
         self._checker: threading.Thread | None = None
+        # verify(url) -> None when the server serves the expected model, else why not (RemoteRuntime: the
+        # GGUF and the LoRA adapter, so that no verdict is ever computed on other weights)
+        self.verify = verify
 
     # ---- health --------------------------------------------------------------------------------
     def probe(self, server: ServerState) -> bool:
@@ -154,6 +159,7 @@ class ServerPool:
     def _mark_down(self, server: ServerState, error: str) -> None:
         with self._lock:
             server.healthy = False
+            server.verified = False  # restarted, it may serve something else: checked again before use
             server.failures += 1
             server.down_since = time.monotonic()
             server.last_error = error
@@ -188,13 +194,24 @@ class ServerPool:
                     for s in self.servers
                     if s.url not in tried and not s.healthy and now - s.down_since >= self.recheck_after
                 ]
+                best = None
                 if healthy:
                     turn = next(self._turn)
                     n = len(self.servers)
                     best = min(healthy, key=lambda s: (s.in_flight, (self.servers.index(s) - turn) % n))
                     best.in_flight += 1
                     best.requests += 1
+            if best is not None:
+                if best.verified or self.verify is None:
                     return best
+                problem = self.verify(best.url)  # outside the lock: it asks the server
+                if problem is None:
+                    best.verified = True
+                    return best
+                tried.add(best.url)
+                self._release(best)
+                self._mark_down(best, f"wrong model: {problem}")
+                continue
             if not stale:
                 return None
             for server in stale:  # outside the lock: a probe waits on the network
@@ -304,6 +321,33 @@ class RemoteRuntime(LlamaRuntime):
         super().__init__(dataclasses.replace(settings, response_head="off"))
         self._lock = _NoLock()  # type: ignore[assignment]
         self._stats_lock = threading.Lock()
+        if self.pool.verify is None:
+            self.pool.verify = self.verify_server
+
+    def verify_server(self, url: str) -> str | None:
+        """None when the llama-server at `url` serves this runtime's GGUF (/props) with exactly its LoRA
+        adapter at scale 1 (/lora-adapters), else what differs: states from other weights would give wrong
+        verdicts without any error, so such a server is never used."""
+        try:
+            with urllib.request.urlopen(url + "/props", timeout=self.pool.health_timeout) as resp:
+                props = json.loads(resp.read())
+            with urllib.request.urlopen(url + "/lora-adapters", timeout=self.pool.health_timeout) as resp:
+                loras = json.loads(resp.read())
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return f"cannot read its /props and /lora-adapters ({type(exc).__name__}: {exc})"
+        served = Path(str(props.get("model_path", ""))).name if isinstance(props, dict) else ""
+        if served != self.path.name:
+            return f"it serves {served or '?'}, not {self.path.name}"
+        active = [
+            a for a in (loras if isinstance(loras, list) else []) if isinstance(a, dict) and a.get("scale", 0) != 0
+        ]
+        if self.adapter_path is None:
+            return f"it applies a LoRA adapter ({active[0].get('path')}) this model does not use" if active else None
+        want = (self.adapter_path.parent.name, self.adapter_path.name)
+        ok = [a for a in active if (Path(str(a.get("path"))).parent.name, Path(str(a.get("path"))).name) == want]
+        if len(active) != 1 or not ok or float(ok[0].get("scale", 0)) != 1.0:
+            return f"its LoRA adapters are {[(a.get('path'), a.get('scale')) for a in active]}, not {want[0]} at 1.0"
+        return None
 
     def _load_llm(self, settings: ModelSettings) -> Any:
         return VocabOnly(self.path)

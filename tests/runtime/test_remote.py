@@ -161,3 +161,24 @@ def test_answers_stream_from_a_real_llama_server_through_its_openai_api() -> Non
         pieces = list(answerer.answer([], "Say hello in one word."))
     assert len(pieces) >= 2 and "".join(pieces).strip()  # streamed piece by piece
     assert answerer.last_finish_reason in ("stop", "length")
+
+
+def test_a_server_is_checked_for_the_same_gguf_and_adapter_before_it_is_used(servers: list[LocalServer]) -> None:
+    from tests.runtime.test_remote_pool import _Stub
+
+    remote = RemoteRuntime(SETTINGS, pool=ServerPool([servers[0].url]))
+    assert remote.verify_server(servers[0].url) is None  # the real server: same GGUF, same adapter at 1.0
+    assert remote.adapter_path is not None
+    stub = _Stub("wrong")
+    try:
+        stub.model_path = f"/elsewhere/{remote.path.name}"
+        stub.loras = [{"id": 0, "path": f"/x/{remote.adapter_path.parent.name}/adapter.gguf", "scale": 1.0}]
+        assert remote.verify_server(stub.url) is None  # the same files under another directory
+        stub.loras[0]["scale"] = 0.5
+        assert "not" in str(remote.verify_server(stub.url))
+        stub.loras = []
+        assert "LoRA" in str(remote.verify_server(stub.url))  # the base model without the adapter
+        stub.model_path = "/models/smollm2.gguf"
+        assert "it serves smollm2.gguf" in str(remote.verify_server(stub.url))
+    finally:
+        stub.close()

@@ -25,6 +25,8 @@ class _Stub:
         self.name = name
         self.mode = "ok"  # ok | drop (close the connection without a reply) | 500 | 400 | unhealthy
         self.hits = 0
+        self.model_path = "/models/model.gguf"  # what its /props says it serves
+        self.loras: list[dict[str, object]] = []  # what its /lora-adapters lists
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -40,6 +42,12 @@ class _Stub:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                if self.path == "/props":
+                    self._reply(200, {"model_path": stub.model_path})
+                    return
+                if self.path == "/lora-adapters":
+                    self._reply(200, stub.loras)
+                    return
                 ok = stub.mode != "unhealthy"
                 self._reply(200 if ok else 503, {"status": "ok" if ok else "loading model"})
 
@@ -124,6 +132,19 @@ def test_a_down_server_comes_back_once_its_health_check_passes(stubs: list[_Stub
         time.sleep(0.05)
     servers = {pool.post("/embedding", {"content": [1]})[0]["server"] for _ in range(4)}
     assert servers == {"a", "b"} and pool.servers[0].healthy
+
+
+def test_a_server_that_serves_another_model_is_never_used(stubs: list[_Stub]) -> None:
+    checked: list[str] = []
+
+    def verify(url: str) -> str | None:
+        checked.append(url)
+        return "it serves other.gguf, not model.gguf" if url == stubs[0].url else None
+
+    pool = ServerPool([s.url for s in stubs], recheck_after=60, start=0, verify=verify)
+    assert {pool.post("/embedding", {"content": [1]})[0]["server"] for _ in range(4)} == {"b"}
+    assert stubs[0].hits == 0 and checked == [stubs[0].url, stubs[1].url]  # each checked once, before use
+    assert not pool.servers[0].healthy and pool.servers[0].last_error.startswith("wrong model: it serves other")
 
 
 def test_no_server_left_raises_pool_exhausted_naming_each_error() -> None:
