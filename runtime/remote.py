@@ -182,7 +182,7 @@ class ServerPool:
                 self.probe(server)
 
     # ---- balancing -----------------------------------------------------------------------------
-    def _acquire(self, tried: set[str]) -> ServerState | None:
+    def _acquire(self, tried: set[str], errors: list[str] | None = None) -> ServerState | None:
         """The least busy healthy server not tried yet (ties in turn); a down one whose recheck time has
         passed is probed first. None when none is left."""
         while True:
@@ -204,13 +204,19 @@ class ServerPool:
             if best is not None:
                 if best.verified or self.verify is None:
                     return best
-                problem = self.verify(best.url)  # outside the lock: it asks the server
-                if problem is None:
-                    best.verified = True
-                    return best
+                try:
+                    problem = self.verify(best.url)  # outside the lock: it asks the server
+                    if problem is None:
+                        best.verified = True
+                        return best
+                    problem = f"wrong model: {problem}"
+                except ServerError as exc:
+                    problem = str(exc)
                 tried.add(best.url)
                 self._release(best)
-                self._mark_down(best, f"wrong model: {problem}")
+                self._mark_down(best, problem)
+                if errors is not None:
+                    errors.append(f"{best.url}: {problem}")
                 continue
             if not stale:
                 return None
@@ -228,7 +234,7 @@ class ServerPool:
         tried: set[str] = set()
         errors: list[str] = []
         data = json.dumps(body).encode()
-        while (server := self._acquire(tried)) is not None:
+        while (server := self._acquire(tried, errors)) is not None:
             tried.add(server.url)
             try:
                 return self._post(server, path, data)
@@ -260,7 +266,7 @@ class ServerPool:
         tried: set[str] = set()
         errors: list[str] = []
         data = json.dumps(body).encode()
-        while (server := self._acquire(tried)) is not None:
+        while (server := self._acquire(tried, errors)) is not None:
             tried.add(server.url)
             started = False
             try:
@@ -333,8 +339,12 @@ class RemoteRuntime(LlamaRuntime):
                 props = json.loads(resp.read())
             with urllib.request.urlopen(url + "/lora-adapters", timeout=self.pool.health_timeout) as resp:
                 loras = json.loads(resp.read())
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            return f"cannot read its /props and /lora-adapters ({type(exc).__name__}: {exc})"
+        except urllib.error.HTTPError as exc:
+            return f"it has no llama-server /props and /lora-adapters (HTTP {exc.code})"
+        except (OSError, http.client.HTTPException) as exc:  # unreachable: a failed server, not a wrong one
+            raise ServerError(f"{type(exc).__name__}: {exc}") from None
+        except ValueError as exc:
+            return f"its /props and /lora-adapters are not llama-server's ({exc})"
         served = Path(str(props.get("model_path", ""))).name if isinstance(props, dict) else ""
         if served != self.path.name:
             return f"it serves {served or '?'}, not {self.path.name}"
