@@ -704,6 +704,8 @@ def bench(
     else:
         from runtime.bench import run_bench
 
+        if state.config.model.servers:  # it compares the in-process model with raw llama-cpp-python
+            fail("so8t bench measures the in-process model; with model.servers use so8t bench-pool")
         res = run_bench(_runtime(state), repeat=repeat, max_tokens=max_tokens)
     res["peak_rss_mb"] = round(_peak_rss_mb(), 1)
     for k, v in res.items():
