@@ -103,8 +103,7 @@ class Report:
         return {
             "total": self.total - int(prev.get("total", 0)),
             "verdict": {
-                v: self.counts.get("verdict", {}).get(v, 0) - int(prev.get("verdict", {}).get(v, 0))
-                for v in verdicts
+                v: self.counts.get("verdict", {}).get(v, 0) - int(prev.get("verdict", {}).get(v, 0)) for v in verdicts
             },
             "escalations_opened": sum(self.escalations.get("opened", {}).values())
             - int(prev.get("escalations_opened", 0)),
@@ -241,9 +240,7 @@ def build_report(
         "opened": {d: opened[d] for d in domains if opened[d]},
         "resolved": {d: resolved[d] for d in domains if resolved[d]},
         "overdue": {d: overdue[d] for d in domains if overdue[d]},
-        "ttr_s": {
-            d: {"n": len(v), "p50": percentile(v, 50), "p90": percentile(v, 90)} for d, v in sorted(ttr.items())
-        },
+        "ttr_s": {d: {"n": len(v), "p50": percentile(v, 50), "p90": percentile(v, 90)} for d, v in sorted(ttr.items())},
     }
     previous = None
     if compare and since is not None:
@@ -502,7 +499,7 @@ def summary_line(report: Report) -> str:
 
 ANSWERS_DEFINITION = (
     "What happened to each ALLOW answer: ok (posted as written), loop_cut / shortened (the answer guard cut "
-    "a loop or a budget overrun back to a sentence end), fallback_* (an honest \"couldn't answer\" instead of "
+    'a loop or a budget overrun back to a sentence end), fallback_* (an honest "couldn\'t answer" instead of '
     "a wrong-language, empty or echoed answer), response_flagged (the response head stopped it mid-answer)."
 )
 
@@ -701,23 +698,28 @@ def render_html(report: Report) -> str:
         ttr_chart(esc.get("ttr_s", {})),
     ]
     domains = sorted(set(esc.get("opened", {})) | set(esc.get("resolved", {})) | set(esc.get("overdue", {})))
-    return _env().get_template("report.html.j2").render(
-        r=report,
-        title=title(report),
-        period=f"{_when(report.since, 'beginning')} — {_when(report.until, 'now')}",
-        generated=_when(report.generated_at, ""),
-        charts=charts,
-        domains=domains,
-        change=report.change(),
-        dur=_dur,
-        ms=_ms,
-        agreement_text=agreement_text,
-        agreement_note=agreement_note(report),
-        agreement_definition=AGREEMENT_DEFINITION,
-        versions_line=versions_line(report),
-        signed=_signed,
-        when=_when,
-        sorted_counts=_sorted,
+    return (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            r=report,
+            title=title(report),
+            period=f"{_when(report.since, 'beginning')} — {_when(report.until, 'now')}",
+            generated=_when(report.generated_at, ""),
+            charts=charts,
+            domains=domains,
+            change=report.change(),
+            dur=_dur,
+            ms=_ms,
+            agreement_text=agreement_text,
+            agreement_note=agreement_note(report),
+            agreement_definition=AGREEMENT_DEFINITION,
+            answers_definition=ANSWERS_DEFINITION,
+            versions_line=versions_line(report),
+            signed=_signed,
+            when=_when,
+            sorted_counts=_sorted,
+        )
     )
 
 

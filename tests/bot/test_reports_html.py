@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,3 +42,32 @@ async def test_html_report_renders_in_chromium(tmp_path: Path) -> None:
     assert charts >= 5 and bars >= 10 and box is not None and box["width"] > 100 and box["height"] > 20
     assert "SO8T audit report 2026-W47" in title and "Requests by verdict" in body
     assert pdf[:4] == b"%PDF"
+
+
+def test_html_report_has_the_answers_section_of_the_markdown_report() -> None:
+    """The guard's outcomes of ALLOW answers and the response head's stops, with the Markdown's figures, escaped."""
+    import re
+
+    from markupsafe import escape
+
+    from bot.reports import ANSWERS_DEFINITION, Report, render_markdown
+
+    answers = {"ok": 7, "shortened": 2, "response_flagged": 1, "fallback_language": 3, "<b>odd</b>": 1}
+    rest: dict[str, Any] = {
+        "escalations": {"opened": {}, "resolved": {}, "overdue": {}, "ttr_s": {}},
+        "versions": {"models_seen": {}, "heads_seen": {}},
+    }
+    rep = Report(None, None, {"verdict": {"ALLOW": 14}}, {}, answers=answers, response_stops={"REFUSE": 1}, **rest)
+    html, md = render_html(rep), render_markdown(rep)
+    section = html.split("<h2>Answers</h2>", 1)[1].split("<h2>", 1)[0]
+    rows = dict(re.findall(r'<tr><td>([^<]*)</td><td class="n">(\d+)</td></tr>', section))
+    md_rows = dict(re.findall(r"^\| (.+?) \| (\d+) \|$", md.split("## Answers", 1)[1].split("## ", 1)[0], re.M))
+    assert rows == {"&lt;b&gt;odd&lt;/b&gt;" if k == "<b>odd</b>" else k: v for k, v in md_rows.items()}
+    assert rows["ok"] == "7" and rows["fallback_language"] == "3" and rows["response_flagged"] == "1"
+    assert "<b>odd</b>" not in html  # escaped like every other cell
+    assert '<table class="counts" id="answers"' in section
+    assert str(escape(ANSWERS_DEFINITION)) in section
+    assert "Answers stopped by the response head: REFUSE 1" in section
+    empty = render_html(Report(None, None, {"verdict": {}}, {}, **rest)).split("<h2>Answers</h2>", 1)[1]
+    empty = empty.split("<h2>", 1)[0]
+    assert '<td class="empty">none</td><td class="n">0</td>' in empty and "response-stops" not in empty
