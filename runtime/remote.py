@@ -568,10 +568,12 @@ class LocalServer:
             *server_args(settings, port=self.port, threads=threads, parallel=parallel, answers=answers),
         ]
         self.log_path = log_path
+        self._log: Any = None
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 120.0) -> LocalServer:
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - kept with the process
+        out: Any = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115 - closed in stop()
+        self._log = out if self.log_path else None
         # servers that share cores with each other (tests, the bench): OpenMP threads that wait passively
         # instead of spinning (measured here: 2 threads, 4 clients, busy machine: 1368 -> 708 CPU ms a verdict)
         env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
@@ -582,6 +584,7 @@ class LocalServer:
         probe = ServerPool([self.url], health_timeout=1.0)
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
+                self.stop()
                 raise ModelLoadError(f"llama-server exited with {self.proc.returncode}: {' '.join(self.args)}")
             if probe.probe(probe.servers[0]):
                 return self
@@ -603,6 +606,9 @@ class LocalServer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def __enter__(self) -> LocalServer:
         return self.start() if self.proc is None else self
