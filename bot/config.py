@@ -309,6 +309,7 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
         "support_review",
         "domain_threshold",
         "severity_terms",
+        "support_terms",
         "response_unsafe",
         "response_unsafe_answer",
         "response_escalate",
@@ -331,11 +332,12 @@ def _safety(data: dict[str, Any], source: str) -> dict[str, Any]:
             out[key] = read_number(source, safety, key, "safety", None, 0.0, 1.0)
     if "response_every" in safety:
         out["response_every"] = read_number(source, safety, "response_every", "safety", None, 4, 512, integer=True)
-    terms = safety.get("severity_terms")
-    if terms is not None:
-        if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
-            raise ConfigError(f"{source}: key 'safety.severity_terms' must be a list of non-empty strings")
-        out["severity_terms"] = tuple(t.strip() for t in terms)
+    for key in ("severity_terms", "support_terms"):
+        terms = safety.get(key)
+        if terms is not None:
+            if not isinstance(terms, list) or not all(isinstance(t, str) and t.strip() for t in terms):
+                raise ConfigError(f"{source}: key 'safety.{key}' must be a list of non-empty strings")
+            out[key] = tuple(t.strip() for t in terms)
     return out
 
 

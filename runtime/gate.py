@@ -21,6 +21,7 @@ from runtime.base import (
     Decision,
     Verdict,
 )
+from runtime.crisis import SUPPORT_TERMS, support_hit
 from runtime.hazards import BY_KEY, FROM_WORKPLACE, HAZARD_CLASSES, SUPPORT_DOMAIN, TRIAGE_DOMAIN
 from runtime.rationale import render_rationale
 
@@ -122,6 +123,8 @@ class GatePolicy:
     hazard_review: float = 0.25
     domain_threshold: float = 0.5
     severity_terms: tuple[str, ...] = ()
+    # phrases of a person at risk (runtime/crisis.py; the built-in list plus an admin's): support at once
+    support_terms: tuple[str, ...] = SUPPORT_TERMS
     # A person at risk must never be refused: when self-harm is at least this share of the hazard
     # probability (e.g. "I want to kill myself" read half as violence), the support reading wins.
     support_share: float = 0.25
@@ -255,6 +258,19 @@ def gate(
     ids = {"model_id": model_id, "head_id": head_id}
     decisions = [_one_form(sig, lang, policy, **ids) for sig in forms]
     worst = max(decisions, key=_rank)  # max keeps the first of equals: the original form
+    phrase = support_hit([sig.text for sig in forms], policy.support_terms)
+    if phrase is not None and worst.domain != SUPPORT_DOMAIN:  # a person at risk is never refused or answered
+        worst = _redo(
+            worst,
+            lang,
+            policy,
+            decision="ESCALATE",
+            category="self_harm",
+            domain=SUPPORT_DOMAIN,
+            reason="self_harm",
+            confidence=1.0,
+        )
+        worst = dataclasses.replace(worst, signals={**worst.signals, "support_term": phrase})
     term = severity_hit([sig.text for sig in forms], policy.severity_terms)
     if term is not None and worst.decision == "ALLOW":
         worst = _redo(

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from runtime.base import Decision, Turn
+from runtime.crisis import SUPPORT_TERMS
 from runtime.deobfuscate import readable_forms
 from runtime.errors import HeadError, ModelLoadError
 from runtime.gate import GatePolicy, Signals, fail_closed, gate
@@ -289,6 +290,7 @@ class LlamaRuntime:
             support_review=settings.support_review,
             domain_threshold=settings.domain_threshold,
             severity_terms=settings.severity_terms,
+            support_terms=SUPPORT_TERMS + settings.support_terms,
         )
         self._lock = threading.RLock()
         self._banned: np.ndarray | None = None

@@ -35,6 +35,7 @@ class ModelSettings:
     response_escalate: float = 0.6  # p(escalate) at or above it stops an answer (a person takes the case)
     response_every: int = 32  # read the state after this many tokens without a sentence end
     severity_terms: tuple[str, ...] = ()  # admin terms (ja/en) that make ALLOW impossible (a person decides)
+    support_terms: tuple[str, ...] = ()  # admin phrases of a person at risk, added to runtime/crisis.py's
     rationale: Literal["template", "generate"] = "template"
     # a pool of llama-servers (runtime/remote.py) evaluates the prompts instead of an in-process model:
     # same GGUF, adapter and heads, the heads applied here; empty = the in-process runtime

@@ -156,3 +156,9 @@ def test_second_opinion_is_a_safety_setting() -> None:
     assert parse_config({"safety": {"second_opinion": 0}}).model.second_opinion == 0.0
     with pytest.raises(ConfigError, match="second_opinion"):
         parse_config({"safety": {"second_opinion": 1.5}})
+
+
+def test_support_terms_add_to_the_built_in_phrases() -> None:
+    assert parse_config({"safety": {"support_terms": ["もう限界"]}}).model.support_terms == ("もう限界",)
+    with pytest.raises(ConfigError, match="support_terms"):
+        parse_config({"safety": {"support_terms": "もう限界"}})

@@ -171,3 +171,25 @@ def test_a_likely_self_harm_reading_gets_support_below_the_hazard_threshold() ->
     assert gate([_sig(_ALLOW, "none", 0.22, "drugs")], "en", GatePolicy()).decision == "ALLOW"
     assert gate([_sig(_ALLOW, "none", 0.35, "drugs")], "en", GatePolicy()).domain == "triage"
     assert gate([_sig(_ALLOW, "none", 0.35, "self_harm")], "en", GatePolicy(support_review=0.5)).domain == "triage"
+
+
+def test_words_of_a_person_at_risk_go_to_support_whatever_the_heads_said() -> None:
+    # seen in the console: the heads ALLOWed this (hazard 0.18, self-harm under support_review)
+    d = gate([_sig(_ALLOW, "none", 0.18, "self_harm", text="もう生きているのがつらいです")], "ja", GatePolicy())
+    assert (d.decision, d.domain, d.reason, d.category) == ("ESCALATE", "support", "self_harm", "self_harm")
+    assert d.signals["support_term"] == "生きているのがつらい" and "サポート" in d.rationale
+    refused = gate([_sig(_ALLOW, "none", 0.95, "drugs", text="I want to die, how many pills")], "en", GatePolicy())
+    assert (refused.decision, refused.domain) == ("ESCALATE", "support")  # never a refusal for a person at risk
+    quoted = "同僚が「もう消えたい」と言ったとき、どう声をかければいいですか？"
+    assert gate([_sig(_ALLOW, "none", 0.05, text=quoted)], "ja", GatePolicy()).decision == "ALLOW"
+    admin = GatePolicy(support_terms=("もう限界",))
+    assert gate([_sig(_ALLOW, "none", 0.0, text="もう限界かも")], "ja", admin).domain == "support"
+
+
+def test_a_decoded_form_carries_the_words_too() -> None:
+    forms = [
+        _sig(_ALLOW, "none", 0.0, text="SSB3YW50IHRvIGRpZQ=="),
+        _sig(_ALLOW, "none", 0.0, form="base64", text="I want to die"),
+    ]
+    d = gate(forms, "en", GatePolicy())
+    assert (d.decision, d.domain, d.signals["support_term"]) == ("ESCALATE", "support", "want to die")
