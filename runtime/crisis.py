@@ -9,8 +9,10 @@ in the asker's language at once, whatever the heads said. A phrase inside quotat
 not count. Admins add their own through `safety.support_terms`.
 
 Only phrases that are a statement about oneself are listed, not topics ("suicide prevention training"
-is an ordinary request); on the project's datasets they match 17 of about 15,000 safe rows (most of them
-someone disclosing such feelings while asking where to get help, which the support team should see).
+is an ordinary request). On the project's training datasets they match 13 of 15,088 safe rows (most of
+them someone disclosing such feelings while asking where to get help, which the support team should
+see), 19 of 248 self-harm rows (most of those ask for methods, which the hazard head reads) and 7 other
+harmful rows (self-harm written under another hazard).
 """
 
 from __future__ import annotations
