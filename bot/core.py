@@ -23,7 +23,7 @@ from bot import commands
 from bot.config import KnowledgeFolder
 from bot.errors import StoreError
 from bot.escalations import Escalations
-from bot.events import ActionEvent, ActionResult, Message
+from bot.events import ActionEvent, ActionResult, Dialog, Message
 from bot.handlers import run_command
 from bot.metrics import BotMetrics, Gauge
 from bot.pipeline import Pipeline
@@ -234,6 +234,11 @@ class Bot:
         """Why `user` may not resolve case `value` (a line in the case's language), or None when they may:
         checked before an Answer or Decline dialog opens, so that only the domain's reviewers see one."""
         return self.review.refusal(platform, user, value, roles)
+
+    def resolve_dialog(self, platform: str, user: str, action: str, value: str) -> Dialog:
+        """The title, field label and button texts of the Answer / Decline dialog for case `value`, in the
+        case's language (the clicker's last language when there is no such case)."""
+        return self.review.dialog(platform, user, action, value)
 
     # ------------------------------------------------------------------ the worker
     async def _work(self) -> None:

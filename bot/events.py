@@ -23,12 +23,30 @@ class Button:
     label: str
     value: str
     style: Literal["primary", "danger", "default"] = "default"
+    hint: str = ""  # what to type for a button that takes text (Decline: a reason, Answer: the answer)
+
+
+@dataclass(frozen=True)
+class Dialog:
+    """The Answer / Decline dialog a platform opens for a card's button, in the case's language."""
+
+    title: str
+    label: str
+    submit: str
+    cancel: str
 
 
 def buttons_to_json(buttons: Sequence[Button]) -> str:
     """The one encoding of a message's buttons where adapters keep them (the console's messages, the
-    Slack and Discord ledgers): a JSON list of {action, label, value, style}."""
-    return json.dumps([{"action": b.action, "label": b.label, "value": b.value, "style": b.style} for b in buttons])
+    Slack and Discord ledgers): a JSON list of {action, label, value, style} (and hint, when there is one)."""
+    return json.dumps([_button_dict(b) for b in buttons])
+
+
+def _button_dict(b: Button) -> dict[str, str]:
+    d = {"action": b.action, "label": b.label, "value": b.value, "style": b.style}
+    if b.hint:
+        d["hint"] = b.hint
+    return d
 
 
 def buttons_from_json(raw: str | None) -> tuple[Button, ...]:
@@ -40,11 +58,13 @@ def buttons_from_json(raw: str | None) -> tuple[Button, ...]:
         return ()
     out = []
     for item in items:
+        hint = ""
         if isinstance(item, dict):
             action, label, value, style = item["action"], item["label"], item["value"], item.get("style", "default")
+            hint = str(item.get("hint") or "")
         else:
             action, label, value, style = item
-        out.append(Button(str(action), str(label), str(value), style))
+        out.append(Button(str(action), str(label), str(value), style, hint))
     return tuple(out)
 
 

@@ -142,7 +142,9 @@ async def _appeal(call: CommandCall, cmd: commands.Appeal) -> Outcome:
 
 @handler("error")
 async def _error(call: CommandCall, cmd: commands.CommandError) -> Outcome:
-    return Outcome(call.bot.replies.render("command_error", call.lang, message=cmd.message))
+    return Outcome(
+        call.bot.replies.render("command_error", call.lang, message=cmd.message, key=cmd.key, detail=cmd.detail)
+    )
 
 
 async def visible_sources(bot: Bot, channel: str) -> list[dict[str, Any]]:

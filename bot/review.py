@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal
 
 from bot.errors import StoreError
 from bot.escalations import format_deadline
-from bot.events import ActionEvent, ActionResult, Button, Escalation, Message
+from bot.events import ActionEvent, ActionResult, Button, Dialog, Escalation, Message
 from bot.pii import mask
 from kb.render import shown_path
 from kb.saved import answers_folder, file_name, render_answer, write_answer
@@ -28,13 +28,15 @@ if TYPE_CHECKING:
 log = logging.getLogger("so8t.bot")
 
 # The reviewer's buttons on a card: (action, label template, style); the labels are in templates/bot.
+# Decline and Answer take text: their buttons carry the dialog's field label as a hint (templates/bot/dialog_label).
 ButtonStyle = Literal["primary", "danger", "default"]
 CARD_BUTTONS: tuple[tuple[str, str, ButtonStyle], ...] = (
     ("approve", "button_approve", "primary"),
     ("decline", "button_decline", "danger"),
     ("answer", "button_answer", "default"),
 )
-RenderFn = Callable[[str, str], str]  # Replies.render's shape: (template name, lang) -> text
+TEXT_ACTIONS = ("decline", "answer")
+RenderFn = Callable[..., str]  # Replies.render's shape: (template name, lang, **context) -> text
 EscalationKind = Literal["escalate", "appeal", "runtime_error"]
 # The asker's notice for each kind of case (a template name).
 _NOTICES: dict[str, str] = {"escalate": "escalated", "runtime_error": "runtime_error", "appeal": "appeal_opened"}
@@ -143,7 +145,8 @@ class Review:
             log.error("action %s failed: %s", ev.event_id, exc)
             bot.metrics.errors.inc("store")
             bot.finish(ev.platform, ev.event_id, "failed")
-            return ActionResult(False, "the audit store is unavailable; try again shortly", 503)
+            lang = self.click_lang(ev.platform, ev.user, ev.value if ev.action != "appeal" else "")
+            return ActionResult(False, bot.replies.render("store_unavailable", lang), 503)
         if result.ok and result.extra.get("followup") is not None:
             bot.spawn(self._followup(ev, result.extra.pop("followup")))
         else:
@@ -161,12 +164,32 @@ class Review:
             return
         bot.finish(ev.platform, ev.event_id, "done")
 
+    def click_lang(self, platform: str, user: str, value: str = "") -> str:
+        """The language of a reply to a click: the case's (`value`, a case id), else that of the clicker's last
+        request on the platform, else English (also when the store cannot be read)."""
+        store = self.bot.store
+        try:
+            esc = store.get_escalation(int(value)) if value.isdigit() else None
+            return esc.lang if esc is not None else store.last_lang(platform, user) or "en"
+        except StoreError:
+            return "en"
+
+    def dialog(self, platform: str, user: str, action: str, value: str) -> Dialog:
+        """The texts of the Answer / Decline dialog for case `value`, in the case's language."""
+        render, lang = self.bot.replies.render, self.click_lang(platform, user, value)
+        return Dialog(
+            render("dialog_title", lang, action=action, esc_id=value),
+            render("dialog_label", lang, action=action),
+            render("dialog_submit", lang),
+            render("dialog_cancel", lang),
+        )
+
     def refusal(self, platform: str, user: str, value: str, roles: tuple[str, ...] = ()) -> str | None:
         """Why `user` may not resolve case `value` (a line in the case's language), or None when they may."""
         bot = self.bot
         esc = bot.store.get_escalation(int(value)) if value.isdigit() else None
         if esc is None:
-            return bot.replies.render("not_found", "en", esc_id=value)
+            return bot.replies.render("not_found", self.click_lang(platform, user), esc_id=value)
         if not bot.escalations.may_resolve(platform, user, esc, roles):
             return bot.replies.render("not_reviewer", esc.lang, domain=esc.domain, esc_id=esc.id, user=user)
         return None
@@ -178,11 +201,11 @@ class Review:
         bot = self.bot
         outcome = bot.escalations.resolve(esc_id, action, platform, user, text, event_id, roles)
         esc = outcome.escalation
-        lang = esc.lang if esc else "en"
+        lang = esc.lang if esc else self.click_lang(platform, user, str(esc_id))
         if outcome.status == "not_found":
             return ActionResult(False, bot.replies.render("not_found", lang, esc_id=esc_id), 404)
         if outcome.status == "bad_action":
-            return ActionResult(False, f"unknown action {action!r}: use approve, decline or answer", 400)
+            return ActionResult(False, bot.replies.render("unknown_action", lang, action=action), 400)
         assert esc is not None
         if outcome.status == "forbidden":
             log.info("user without the %s reviewer role tried to resolve case %s", esc.domain, esc.id)
@@ -194,7 +217,7 @@ class Review:
         if outcome.status == "already":
             return ActionResult(False, bot.replies.render("already_resolved", lang, esc=esc), 409)
         if outcome.status == "needs_text":
-            return ActionResult(False, "an answer needs text", 400)
+            return ActionResult(False, bot.replies.render("answer_needs_text", lang, esc_id=esc.id), 400)
         bot.metrics.resolved.inc(esc.domain, action)
         log.info("case %s resolved (%s)", esc.id, action)
         return ActionResult(
@@ -242,7 +265,9 @@ class Review:
         bot = self.bot
         esc = bot.store.get_escalation(int(ev.value)) if ev.value.isdigit() else None
         if esc is None:
-            return ActionResult(False, bot.replies.render("not_found", "en", esc_id=ev.value), 404)
+            return ActionResult(
+                False, bot.replies.render("not_found", self.click_lang(ev.platform, ev.user), esc_id=ev.value), 404
+            )
         lang = esc.lang
         if not bot.escalations.may_resolve(ev.platform, ev.user, esc, ev.roles):
             log.info("user without the %s reviewer role tried to save case %s", esc.domain, esc.id)
@@ -301,7 +326,7 @@ class Review:
         if decision_id is None:
             decision_id = bot.store.last_refusal(platform, channel, thread, user)
         row = bot.store.decision_row(decision_id) if decision_id is not None else None
-        lang = (row or {}).get("lang") or "en"
+        lang = (row or {}).get("lang") or self.click_lang(platform, user)
         if (
             row is None
             or row["kind"] not in ("decision", "response")
@@ -339,8 +364,18 @@ class Review:
 
 
 def card_buttons(render: RenderFn, lang: str, esc_id: int) -> tuple[Button, ...]:
-    """The Approve / Decline / Answer buttons of a case's card, labelled from templates/bot/button_*."""
-    return tuple(Button(action, render(label, lang), str(esc_id), style) for action, label, style in CARD_BUTTONS)
+    """The Approve / Decline / Answer buttons of a case's card, labelled from templates/bot/button_* in the case's
+    language; Decline and Answer carry what to type (templates/bot/dialog_label) as their hint."""
+    return tuple(
+        Button(
+            action,
+            render(label, lang),
+            str(esc_id),
+            style,
+            render("dialog_label", lang, action=action) if action in TEXT_ACTIONS else "",
+        )
+        for action, label, style in CARD_BUTTONS
+    )
 
 
 def kb_save_button(render: RenderFn, esc: Escalation) -> Button:

@@ -173,7 +173,8 @@ def to_action(
 
 
 def message_to_api(row: dict[str, Any]) -> dict[str, Any]:
-    """The API's view of a stored message (contract: id, channel, thread, user, text, ts, actions)."""
+    """The API's view of a stored message (contract: id, channel, thread, user, text, ts, actions; an action that
+    takes text has a `hint`: what to type, in the case's language)."""
     return {
         "id": row["id"],
         "channel": row["channel"],
@@ -182,7 +183,8 @@ def message_to_api(row: dict[str, Any]) -> dict[str, Any]:
         "text": row["text"],
         "ts": row["ts"],
         "actions": [
-            {"action": b.action, "label": b.label, "style": b.style} for b in buttons_from_json(row.get("actions"))
+            {"action": b.action, "label": b.label, "style": b.style, **({"hint": b.hint} if b.hint else {})}
+            for b in buttons_from_json(row.get("actions"))
         ],
         "kind": row.get("kind") or "message",
         "seq": row["seq"],

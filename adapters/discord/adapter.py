@@ -36,7 +36,7 @@ from adapters.textsplit import split_text
 from adapters.throttle import UpdateThrottle
 from bot.config import Config, check_keys
 from bot.errors import ConfigError, StoreError
-from bot.events import ActionEvent, Button, Escalation, Message, buttons_to_json
+from bot.events import ActionEvent, Button, Dialog, Escalation, Message, buttons_to_json
 from runtime.base import Turn
 
 if TYPE_CHECKING:
@@ -181,14 +181,14 @@ class ResolveModal(discord.ui.Modal):
     """The text of an Answer (required) or a Decline (optional); the submit is handled from its
     custom_id in on_interaction, so it works even when the modal outlived a restart."""
 
-    def __init__(self, action: str, value: str) -> None:
+    def __init__(self, action: str, value: str, dialog: Dialog) -> None:
         super().__init__(
-            title=f"{action.capitalize()} case #{value}"[:45],
+            title=dialog.title[:45],
             custom_id=translate.modal_id(action, value),
             timeout=None,
         )
         self.text: discord.ui.TextInput[ResolveModal] = discord.ui.TextInput(
-            label="Your answer to the asker" if action == "answer" else "Reason (optional)",
+            label=dialog.label[:45],
             style=discord.TextStyle.long,
             required=action == "answer",
             max_length=1900,
@@ -528,7 +528,8 @@ class DiscordAdapter:
             if refusal is not None:  # the form opens only for a reviewer of the case's domain
                 await interaction.response.send_message(translate.mention_ids(refusal, [user]), ephemeral=True)
                 return
-            await interaction.response.send_modal(ResolveModal(action, value))
+            dialog = self.bot.resolve_dialog(PLATFORM, user, action, value)  # in the case's language
+            await interaction.response.send_modal(ResolveModal(action, value, dialog))
             return
         await interaction.response.defer(ephemeral=True)  # within Discord's 3 s, before any work
         await self._act_on_payload(interaction, "button click")

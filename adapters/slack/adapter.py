@@ -485,10 +485,9 @@ class SlackAdapter:
             if refusal is not None:  # the dialog opens only for a reviewer of the case's domain
                 await self._ephemeral(ev.channel, ev.user, refusal)
                 return
-            title = f"{ev.action.capitalize()} case #{ev.value}"
-            label = "Your answer to the asker" if ev.action == "answer" else "Reason (optional)"
+            dialog = self.bot.resolve_dialog(ev.platform, ev.user, ev.action, ev.value)  # in the case's language
             trigger = body.get("trigger_id")
-            await self._call(self.client.views_open, trigger_id=trigger, view=translate.resolve_modal(ev, title, label))
+            await self._call(self.client.views_open, trigger_id=trigger, view=translate.resolve_modal(ev, dialog))
             return
         try:
             result = await self.bot.receive_action(ev)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import commands
-from bot.events import ACTION_NAMES, ActionEvent, Button, Message
+from bot.events import ACTION_NAMES, ActionEvent, Button, Dialog, Message
 from runtime.base import Turn
 
 PLATFORM = "slack"
@@ -193,22 +193,23 @@ def _ts(value: str) -> float:
         return 0.0
 
 
-def resolve_modal(ev: ActionEvent, title: str, label: str) -> dict[str, Any]:
-    """The modal a reviewer types an answer (required) or a decline reason (optional) into."""
+def resolve_modal(ev: ActionEvent, dialog: Dialog) -> dict[str, Any]:
+    """The modal a reviewer types an answer (required) or a decline reason (optional) into, with the texts of
+    `dialog` (in the case's language)."""
     meta = {"action": ev.action, "value": ev.value, "channel": ev.channel, "message": ev.message_id}
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK,
         "private_metadata": json.dumps(meta),
-        "title": {"type": "plain_text", "text": title[:24]},
-        "submit": {"type": "plain_text", "text": "Send"},
-        "close": {"type": "plain_text", "text": "Cancel"},
+        "title": {"type": "plain_text", "text": dialog.title[:24]},
+        "submit": {"type": "plain_text", "text": dialog.submit[:24]},
+        "close": {"type": "plain_text", "text": dialog.cancel[:24]},
         "blocks": [
             {
                 "type": "input",
                 "block_id": MODAL_BLOCK,
                 "optional": ev.action != "answer",
-                "label": {"type": "plain_text", "text": label[:2000]},
+                "label": {"type": "plain_text", "text": dialog.label[:2000]},
                 "element": {
                     "type": "plain_text_input",
                     "action_id": MODAL_INPUT,

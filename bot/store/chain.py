@@ -62,7 +62,6 @@ CHAIN_V2_FIELDS: tuple[str, ...] = (*CHAIN_FIELDS, "ref_id", "chain_v")
 STORED_FIELDS: tuple[str, ...] = (*CHAIN_V2_FIELDS, "hash")
 
 
-
 class KeyMissing(StoreError):
     """A keyed (chain v2) row cannot be checked or written without SO8T_AUDIT_KEY."""
 
@@ -80,7 +79,6 @@ def row_hash(row: dict[str, Any], key: bytes | None = None) -> str:
         raise KeyMissing(f"audit row {row.get('id')} is keyed: set {AUDIT_KEY_ENV} to check or extend the chain")
     payload = json.dumps([row.get(k) for k in CHAIN_V2_FIELDS], ensure_ascii=False, separators=(",", ":"))
     return hmac.new(key, payload.encode("utf-8"), hashlib.sha256).hexdigest()
-
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,6 @@ class DecisionRecord:
     latency_ms: float
     text_masked: str
     text_sha256: str
-
 
 
 def _columns(fields: tuple[str, ...]) -> str:
@@ -185,7 +182,6 @@ class ChainStore(StoreBase):
         row = {**self._record_row(rec, "response", verdict), "ref_id": decision_id}
         return self._write(lambda c: self._append(c, row))
 
-
     def decision_for_event(self, platform: str, event_id: str) -> tuple[int, Decision] | None:
         rows = self._read(
             "SELECT * FROM decisions WHERE kind = 'decision' AND platform = ? AND event_id = ? ORDER BY id LIMIT 1",
@@ -200,6 +196,15 @@ class ChainStore(StoreBase):
             (platform, channel, thread, user),
         )
         return int(rows[0]["id"]) if rows else None
+
+    def last_lang(self, platform: str, user: str) -> str | None:
+        """The language of the user's last request on the platform (None when they never asked anything)."""
+        rows = self._read(
+            "SELECT lang FROM decisions WHERE kind = 'decision' AND platform = ? AND \"user\" = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (platform, user),
+        )
+        return str(rows[0]["lang"]) if rows and rows[0]["lang"] else None
 
     def decision_row(self, decision_id: int) -> dict[str, Any] | None:
         rows = self._read("SELECT * FROM decisions WHERE id = ?", (decision_id,))
@@ -305,7 +310,6 @@ class ChainStore(StoreBase):
             yield row
 
 
-
 def _decision_from_row(row: dict[str, Any]) -> Decision:
     probs = json.loads(row["probs"]) if row.get("probs") else {}
     verdict = row["verdict"]
@@ -322,5 +326,3 @@ def _decision_from_row(row: dict[str, Any]) -> Decision:
         model_id=row["model_id"] or "",
         head_id=row["head_id"] or "",
     )
-
-

@@ -82,7 +82,10 @@
 
   function actionBar(msg) {
     const bar = el("div", { class: "actions" });
-    const input = el("input", { placeholder: "text for Decline (reason) or Answer", "data-role": "action-text" });
+    // what to type, in the card's language: "Decline: Reason (optional) · Answer: Your answer to the asker"
+    const hints = msg.actions.filter((a) => a.hint).map((a) => a.label + ": " + a.hint);
+    const placeholder = hints.length ? hints.join(" · ") : "text for Decline (reason) or Answer";
+    const input = el("input", { placeholder, "data-role": "action-text" });
     let needsText = false;
     for (const a of msg.actions) {
       const key = msg.id + ":" + a.action;

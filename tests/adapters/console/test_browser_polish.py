@@ -260,3 +260,29 @@ def test_japanese_is_drawn_with_noto_sans_cjk_jp(tmp_path: Path) -> None:
             assert abs(width - 20 * len(text)) < 1, width
     finally:
         server.close()
+
+
+def test_japanese_card_in_the_browser(tmp_path: Path) -> None:
+    """A Japanese case's card: its kind, buttons and the text field's hint in Japanese
+    (docs/screenshots/console-ja-card.png)."""
+    from playwright.sync_api import expect
+
+    server = ServerThread(tmp_path / "so8t.db")
+    try:
+        with chromium() as browser:
+            page = browser.new_page(viewport={"width": 1000, "height": 560})
+            page.goto(server.app.url)
+            say(page, "alice", "給与の計算が間違っています。先月分の残業代が入っていません")
+            expect(page.locator('.msg[data-user="so8t"]').first).to_contain_text("hr", timeout=15_000)
+            page.click('#channels li[data-channel="hr-review"]')
+            page.click('#quick-users button[data-user="reviewer"]')
+            card = page.locator('.msg[data-kind="card"]').first
+            expect(card).to_contain_text("[エスカレーション]", timeout=10_000)
+            buttons = card.locator(".actions button")
+            expect(buttons).to_have_text(["承認", "却下", "回答"])
+            hint = card.locator('[data-role="action-text"]').get_attribute("placeholder")
+            assert hint == "却下: 理由（任意） · 回答: 依頼者への回答"
+            assert not re.search(r"Approve|Decline|Answer|escalation|Deadline", card.inner_text())
+            shot(page, "console-ja-card.png")
+    finally:
+        server.close()
