@@ -139,29 +139,18 @@ class EscalationStore(ChainStore):
             )
             self._append(
                 c,
-                {
-                    "kind": "resolution",
-                    "ts": res.at,
-                    "platform": row[3],
-                    "channel": row[4],
-                    "thread": row[5],
-                    "user": res.reviewer,
-                    "event_id": res.event_id,
-                    "lang": row[7],
-                    "verdict": res.action.upper(),
-                    "category": row[8],
-                    "confidence": None,
-                    "probs": None,
-                    "rationale": None,
-                    "reason": "reviewer",
-                    "latency_ms": None,
-                    "model_id": None,
-                    "head_id": None,
-                    "text_masked": mask_text(res.text),
-                    "text_sha256": self.text_hash(res.text),
-                    "escalation_id": res.escalation_id,
-                    "ref_id": row[2],
-                },
+                _reviewer_row(
+                    "resolution",
+                    res.at,
+                    (row[3], row[4], row[5], row[7], row[8]),
+                    res.reviewer,
+                    res.event_id,
+                    res.action.upper(),
+                    mask_text(res.text),
+                    self.text_hash(res.text),
+                    res.escalation_id,
+                    row[2],
+                ),
             )
             return True
 
@@ -189,29 +178,9 @@ class EscalationStore(ChainStore):
                 raise KeyError(esc_id)
             self._append(
                 c,
-                {
-                    "kind": "kb_saved",
-                    "ts": at,
-                    "platform": row[1],
-                    "channel": row[2],
-                    "thread": row[3],
-                    "user": user,
-                    "event_id": event_id,
-                    "lang": row[4],
-                    "verdict": "SAVED",
-                    "category": row[5],
-                    "confidence": None,
-                    "probs": None,
-                    "rationale": None,
-                    "reason": "reviewer",
-                    "latency_ms": None,
-                    "model_id": None,
-                    "head_id": None,
-                    "text_masked": path,
-                    "text_sha256": self.text_hash(path),
-                    "escalation_id": esc_id,
-                    "ref_id": row[0],
-                },
+                _reviewer_row(
+                    "kb_saved", at, tuple(row[1:6]), user, event_id, "SAVED", path, self.text_hash(path), esc_id, row[0]
+                ),
             )
             return True
 
@@ -313,3 +282,42 @@ def _escalation_from_row(r: dict[str, Any]) -> Escalation:
         card_ref=r["card_ref"],
         resolution=resolution,
     )
+
+
+def _reviewer_row(
+    kind: str,
+    ts: float,
+    where: tuple[Any, ...],
+    user: str,
+    event_id: str,
+    verdict: str,
+    text_masked: str,
+    text_sha256: str,
+    escalation_id: int,
+    ref_id: Any,
+) -> dict[str, Any]:
+    """A chained row of a reviewer's act on a case; `where` = the case's (platform, channel, thread, lang, domain)."""
+    platform, channel, thread, lang, domain = where
+    return {
+        "kind": kind,
+        "ts": ts,
+        "platform": platform,
+        "channel": channel,
+        "thread": thread,
+        "user": user,
+        "event_id": event_id,
+        "lang": lang,
+        "verdict": verdict,
+        "category": domain,
+        "confidence": None,
+        "probs": None,
+        "rationale": None,
+        "reason": "reviewer",
+        "latency_ms": None,
+        "model_id": None,
+        "head_id": None,
+        "text_masked": text_masked,
+        "text_sha256": text_sha256,
+        "escalation_id": escalation_id,
+        "ref_id": ref_id,
+    }
