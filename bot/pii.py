@@ -24,6 +24,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import phonenumbers
 
@@ -497,12 +498,33 @@ def detect(text: str) -> list[Span]:
     return sorted(scan.spans, key=lambda s: s.start)
 
 
+def _digits(raw: str) -> str:
+    return "".join(ch for ch in unicodedata.normalize("NFKC", raw) if ch.isdigit())
+
+
+@lru_cache(maxsize=1)
+def public_numbers() -> frozenset[str]:
+    """The phone numbers the bot posts itself (crisis lines and the like in templates/bot/): public, never
+    a person's, so never masked; else a person at risk reads "いのちの電話 [PHONE]" in the console."""
+    from templates import TEMPLATES_DIR
+
+    found: set[str] = set()
+    for path in sorted((TEMPLATES_DIR / "bot").glob("*.j2")):
+        text = path.read_text(encoding="utf-8")
+        found.update(_digits(text[sp.start : sp.end]) for sp in detect(text) if sp.kind == "PHONE")
+    return frozenset(found)
+
+
 def mask(text: str) -> Masked:
-    """The text with each PII span replaced by its kind, and how many of each were found."""
+    """The text with each PII span replaced by its kind, and how many of each were found (the bot's own
+    public numbers, `public_numbers()`, are kept)."""
     counts: Counter[str] = Counter()
     parts: list[str] = []
     pos = 0
+    public = public_numbers()
     for span in detect(text):
+        if span.kind == "PHONE" and _digits(text[span.start : span.end]) in public:
+            continue
         parts.append(text[pos : span.start])
         parts.append(f"[{span.kind}]")
         counts[span.kind] += 1

@@ -408,7 +408,10 @@ async def test_a_failed_post_leaves_the_event_pending_and_a_restart_finishes_it_
 
 @pytest.mark.parametrize(
     ("text", "expect"),
-    [("I just want to die, nothing matters anymore", "988"), ("もう死にたい。疲れた", "いのちの電話")],
+    [
+        ("I just want to die, nothing matters anymore", "03-5774-0992"),
+        ("もう死にたい。疲れた", "いのちの電話 0570-783-556"),  # the number itself, not "[PHONE]"
+    ],
 )
 async def test_self_harm_gets_support_resources_at_once_and_a_support_card(
     tmp_path: Path, text: str, expect: str

@@ -233,3 +233,11 @@ def test_pii_check_command(tmp_path: Path) -> None:
     assert "| PHONE |" in result.output and "| BANK |" in result.output
     doc = json.loads(out.read_text(encoding="utf-8"))
     assert doc["samples"] == 40 and len(doc["rates"]) == len(KINDS) * len(LANGS)
+
+
+def test_the_bots_own_public_numbers_are_never_masked() -> None:
+    from bot.pii import public_numbers
+
+    assert "0570783556" in public_numbers()  # いのちの電話, in templates/bot/support.ja.j2
+    out = mask("いのちの電話 0570-783-556 へ。私の番号は090-1234-5678です").text
+    assert "0570-783-556" in out and "090-1234-5678" not in out and "[PHONE]" in out
