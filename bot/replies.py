@@ -12,6 +12,21 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates" / "bot"
 LANGS = ("en", "ja")
+# the reviewers' domains as a Japanese reader names them (English uses the domain's own name)
+DOMAIN_NAMES_JA = {
+    "legal": "法務",
+    "medical": "産業保健",
+    "hr": "人事",
+    "privacy": "個人情報保護",
+    "compliance": "コンプライアンス",
+    "support": "サポート",
+    "triage": "振り分け",
+}
+
+
+def domain_ja(domain: str) -> str:
+    """A domain's Japanese name (the domain itself when it has none: an admin's own domain)."""
+    return DOMAIN_NAMES_JA.get(domain, domain)
 
 
 class Replies:
@@ -22,6 +37,7 @@ class Replies:
             undefined=StrictUndefined,
             keep_trailing_newline=False,
         )
+        self.env.filters["domain_ja"] = domain_ja
 
     def render(self, name: str, lang: str, **ctx: Any) -> str:
         lang = lang if lang in LANGS else "en"

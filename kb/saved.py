@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import KnowledgeFolder
+from bot.replies import domain_ja
 
 # The headings of a saved answer, in the language of the case (the asker's).
 HEADINGS = {
     "en": ("Question", "Answer", "Answered by reviewer {reviewer} on {date} ({domain}, case #{case})."),
-    "ja": ("質問", "回答", "{date} に {domain} の担当者 {reviewer} さんが回答しました（案件 #{case}）。"),
+    "ja": ("質問", "回答", "{date} に{domain}の担当者 {reviewer} さんが回答しました（案件 #{case}）。"),
 }
 
 
@@ -83,7 +84,9 @@ def render_answer(
             "",
             answer.strip(),
             "",
-            signed.format(reviewer=reviewer, date=date, domain=domain, case=case),
+            signed.format(
+                reviewer=reviewer, date=date, domain=domain_ja(domain) if lang == "ja" else domain, case=case
+            ),
             "",
         ]
     )

@@ -146,7 +146,7 @@ async def test_japanese_case_pages_and_labels(tmp_path: Path) -> None:
         status, data = await c.post("/api/actions", {"message_id": resolved["id"], "action": "kb_save", "user": "hana"})
         assert status == 200, data
         page = (tmp_path / "reviewed" / "case-1.md").read_text(encoding="utf-8")
-        assert "## 質問" in page and "## 回答" in page and "hr の担当者 hana さんが回答しました" in page
+        assert "## 質問" in page and "## 回答" in page and "人事の担当者 hana さんが回答しました" in page
         assert "ナレッジベースに保存しました" in (await card(c))["text"]
 
 
