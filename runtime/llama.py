@@ -582,6 +582,11 @@ class LlamaRuntime:
         import codecs
 
         monitor = self._response
+        # the request alone is read as the response head learned it: the answer prompt without documents
+        # (with them in the system turn the state is one it never saw: 6 of 51 handbook questions were
+        # stopped before their first word). The two prompts share the system prompt in the KV cache, so
+        # this costs the request's own tokens; the answer is then written with the documents.
+        first = self._evaluate(self.tokens_for(context, request)) if system and monitor is not None else None
         state = self._evaluate(self.tokens_for(context, request, system))  # cached after decide(): one token
         checks = 0
 
@@ -595,7 +600,7 @@ class LlamaRuntime:
             self.last_response = verdict
             return not verdict.flagged
 
-        if not read(state, "", 0):
+        if not read(state if first is None else first, "", 0):
             self.last_finish_reason = "flagged"
             return
         banned = self.chinese_only_tokens()

@@ -144,3 +144,21 @@ def test_greedy_loop_matches_llama_cpps_own_greedy_completion(smollm2: Any) -> N
     ref = smollm2.llm.create_completion(prompt=tokens, max_tokens=40, temperature=0.0, top_k=1, stop=smollm2._stop)
     theirs = str(ref["choices"][0]["text"])
     assert ours.strip() and ours[:60] == theirs[:60]
+
+
+def test_with_documents_the_request_is_read_as_the_head_learned_it(smollm2: Any) -> None:
+    """The position-0 reading of a grounded answer is the state of the prompt without the documents (the one
+    screen() reads and the head was trained on); the answer itself is then written with them."""
+    request = "How do I connect to the VPN from home?"
+    documents = "[1] VPN (vpn.md)\n> Use the company VPN client and connect to vpn.example.com."
+    recorder = _Recorder()
+    smollm2._response = recorder
+    try:
+        plain = smollm2._evaluate(smollm2.tokens_for([], request)).copy()
+        with_docs = smollm2._evaluate(smollm2.tokens_for([], request, f"{smollm2.system_prompt}\n\n{documents}")).copy()
+        "".join(smollm2.answer([], request, max_tokens=8, documents=documents))
+    finally:
+        smollm2._response = None
+    position, answer, state = recorder.reads[0]
+    assert position == 0 and answer == ""
+    assert np.allclose(state, plain, atol=1e-4) and not np.allclose(state, with_docs, atol=1e-2)
