@@ -30,6 +30,7 @@ from kb import sources as kb_sources
 from kb.grounding import GROUNDING_OUTCOMES, focus, grounded_answer, supported
 from runtime.answer_guard import AnswerGuard
 from runtime.base import Decision, Turn
+from runtime.gate import support_first
 from runtime.hazards import hazard_label
 from runtime.lang import detect_lang
 from runtime.response import ResponseVerdict
@@ -72,6 +73,8 @@ class Pipeline:
                 log.warning("runtime error in decide (%s): escalating", type(exc).__name__)
                 bot.metrics.errors.inc("runtime")
                 decision = self.runtime_error_decision(msg.text)
+            if decision.reason == "runtime_error":  # the model failed: a person at risk still gets support
+                decision = support_first(decision, msg.text)
             latency_ms = (time.perf_counter() - t0) * 1000.0
             if existing is not None:
                 decision_id, decision = existing  # finishing after a crash: the audited verdict stands

@@ -4,9 +4,10 @@ The hazard head learned self-harm mostly from requests for methods; a plain stat
 ("もう生きているのがつらいです", "I don't want to live anymore") can read as an ordinary message to it
 (p(hazard) 0.18 for the first, under `support_review`). These phrases are a floor under it: any of them
 in the request (NFKC, case-folded) routes the request to the support channel with support resources
-in the asker's language at once, whatever the heads said. A phrase inside quotation marks
-(「…」, “…”, "…") is someone else's words ("a colleague told me 「消えたい」: what do I say?") and does
-not count. Admins add their own through `safety.support_terms`.
+in the asker's language at once, whatever the heads said (and also when the model fails: the
+fail-closed card is then the support one). A phrase inside quotation marks (「…」, “…”, "…") is someone
+else's words ("a colleague told me 「消えたい」: what do I say?") and does not count, unless one's own
+thought is what is quoted (毎日「消えたい」と思ってしまう). Admins add their own through `safety.support_terms`.
 
 Only phrases that are a statement about oneself are listed, not topics ("suicide prevention training"
 is an ordinary request). On the project's training datasets they match 13 of 15,088 safe rows (most of
@@ -69,8 +70,11 @@ SUPPORT_TERMS: tuple[str, ...] = (
     "cutting myself",
 )
 
-# someone else's words: Japanese corner brackets, curly and straight double quotes
-_QUOTED = re.compile(r"「[^「」]*」|『[^『』]*』|“[^“”]*”|\"[^\"]*\"")
+# someone else's words: Japanese corner brackets, curly and straight double quotes; but not one's own
+# thought put in brackets, as Japanese does (毎日「消えたい」と思ってしまう, 「死にたい」って感じる)
+_QUOTED = re.compile(
+    r"(?:「[^「」]*」|『[^『』]*』|“[^“”]*”|\"[^\"]*\")(?!\s*(?:と|って|とか)\s*(?:思|おも|感じ|かんじ|考え|かんがえ))"
+)
 
 
 def _fold(text: str) -> str:

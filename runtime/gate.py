@@ -114,6 +114,24 @@ def fail_closed(
     )
 
 
+def support_first(d: Decision, text: str, terms: Sequence[str] = SUPPORT_TERMS) -> Decision:
+    """`d`, or the support route when `text` holds the words of a person at risk: for the verdicts made
+    without the gate (the model failed, fail closed), so that a person at risk still gets support at once."""
+    phrase = support_hit([text], terms)
+    if phrase is None or d.domain == SUPPORT_DOMAIN:
+        return d
+    d = dataclasses.replace(
+        d,
+        decision="ESCALATE",
+        category="self_harm",
+        domain=SUPPORT_DOMAIN,
+        reason="self_harm",
+        human_required=True,
+        rationale=render_rationale("ESCALATE", "self_harm", d.lang, reason="self_harm", domain=SUPPORT_DOMAIN),
+    )
+    return dataclasses.replace(d, signals={**d.signals, "support_term": phrase})
+
+
 @dataclass(frozen=True)
 class GatePolicy:
     """The thresholds and admin terms that turn the heads' probabilities into a verdict."""
@@ -272,15 +290,18 @@ def gate(
         )
         worst = dataclasses.replace(worst, signals={**worst.signals, "support_term": phrase})
     term = severity_hit([sig.text for sig in forms], policy.severity_terms)
-    if term is not None and worst.decision == "ALLOW":
-        worst = _redo(
-            worst,
-            lang,
-            policy,
-            decision="ESCALATE",
-            category="compliance",
-            domain=TRIAGE_DOMAIN,
-            reason="severity_floor",
-        )
+    if term is not None:  # noted whatever the verdict: a later rule (second opinion) must not lift it to ALLOW
+        if worst.decision == "ALLOW":
+            worst = _redo(
+                worst,
+                lang,
+                policy,
+                decision="ESCALATE",
+                category="compliance",
+                domain=TRIAGE_DOMAIN,
+                reason="severity_floor",
+            )
         worst = dataclasses.replace(worst, signals={**worst.signals, "severity_term": term})
+    if len(forms) > 1:  # the request hid another readable form: no later rule may lift the verdict
+        worst = dataclasses.replace(worst, signals={**worst.signals, "forms": len(forms)})
     return dataclasses.replace(worst, timings=dict(timings or {}))

@@ -2,8 +2,9 @@
 
 Gemma 3 270M is a base model: its hidden states separate Japanese requests far better than SmolLM2's,
 but it cannot follow a chat turn. With `model.answer_model` (SO8T_ANSWER_MODEL) set, the safety model
-decides first, exactly as alone, and only an ALLOWed request is evaluated a second time, by the answer
-model. The cost of that second prompt evaluation is measured by `so8t bench`.
+decides first, exactly as alone, and an ALLOWed request is evaluated a second time, by the answer
+model (the cost of that second prompt evaluation is measured by `so8t bench`); so is a refusal that the
+verdict head alone made, for the answering model's second opinion (runtime/second_opinion.py).
 """
 
 from __future__ import annotations

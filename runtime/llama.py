@@ -587,7 +587,7 @@ class LlamaRuntime:
         # stopped before their first word). The two prompts share the system prompt in the KV cache, so
         # this costs the request's own tokens; the answer is then written with the documents.
         first = self._evaluate(self.tokens_for(context, request)) if system and monitor is not None else None
-        state = self._evaluate(self.tokens_for(context, request, system))  # cached after decide(): one token
+        state = self._evaluate(self.tokens_for(context, request, system))  # without documents: cached, one token
         checks = 0
 
         def read(state: np.ndarray, answer: str, position: int) -> bool:

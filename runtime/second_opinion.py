@@ -10,11 +10,12 @@ the refusal is lifted:
 - the deciding model REFUSEd by its verdict head alone (reason "model"; a hazard-head REFUSE is never
   lifted), or was unsure between ALLOW and REFUSE (reason "threshold", p(REFUSE) > p(ESCALATE); a doubt
   about a specialist domain is never lifted);
-- its hazard head reads p(hazard) under `hazard_below`;
+- its hazard head reads p(hazard) under `hazard_below`, with no self-harm reading;
+- the request hid no other form, and holds no admin severity term and no words of a person at risk;
 - the answering model's response head reads p(unsafe) under `unsafe_below` and p(escalate) under
   `escalate_below`.
 
-The request is then ALLOWed with reason "second_opinion" and both readings in its signals (audited).
+The request is then ALLOWed with reason "second_opinion" (audited) and both readings in its signals.
 A different backbone errs on different requests, which is why its agreement is worth something where a
 second seed of the same head was not (docs/results.md). The answering model's prompt evaluation is kept
 in its KV cache, so an ALLOWed answer starts from it. Thresholds chosen on the dev splits.
@@ -26,7 +27,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Protocol
 
-from runtime.base import Decision
+from runtime.base import ESCALATE_DOMAINS, Decision
 from runtime.rationale import render_rationale
 
 
@@ -60,12 +61,15 @@ def wants_second_opinion(d: Decision, rule: SecondOpinion) -> bool:
     hazard = d.signals.get("hazard")
     if not isinstance(hazard, (int, float)) or float(hazard) >= rule.hazard_below:
         return False  # no hazard reading, or the hazard head itself is not clear
-    if "form" in d.signals or "severity_term" in d.signals:
-        return False  # decided on a decoded form or an admin's severity term: never lifted
+    if {"form", "forms", "severity_term", "support_term"} & d.signals.keys():
+        return False  # a request with a hidden form, an admin's severity term or a person at risk: never lifted
+    if d.signals.get("hazard_category") == "self_harm" or d.domain == "support":
+        return False  # a self-harm reading, however weak: a person at risk is never answered on a second look
     if d.reason == "model" and d.decision == "REFUSE":
         return True
     doubt_is_harm = d.probs.get("ESCALATE", 1.0) < d.probs.get("REFUSE", 0.0)
-    return d.reason == "threshold" and doubt_is_harm
+    specialist = d.category in ESCALATE_DOMAINS  # its best guess is a specialist's case (the domain may be a fallback)
+    return d.reason == "threshold" and doubt_is_harm and not specialist
 
 
 def apply_second_opinion(d: Decision, reading: Reading | None, rule: SecondOpinion, threshold: float) -> Decision:

@@ -635,3 +635,13 @@ async def test_an_answer_the_response_head_stops_is_withdrawn_refused_or_escalat
         assert status == 200 and data["escalation_id"]
         metrics = app.bot.metrics.registry.render()
         assert 'so8t_response_stops_total{verdict="unsafe",category="violent_crimes"} 1' in metrics
+
+
+async def test_when_the_model_fails_a_person_at_risk_still_gets_support(tmp_path: Path) -> None:
+    async with console_app(tmp_path) as (app, c):
+        msg = await c.say("alice", "boom もう死にたい")  # 'boom': the fake model raises in decide
+        await app.bot.wait_idle()
+        replies = await c.bot_replies(msg["thread"])
+        assert len(replies) == 1 and "いのちの電話 0570-783-556" in replies[0]["text"]
+        card = await _card(c, "support-review")
+        assert card is not None

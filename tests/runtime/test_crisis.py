@@ -13,6 +13,7 @@ from runtime.crisis import SUPPORT_TERMS, support_hit
         "もう生きているのがつらいです",
         "正直、死にたい",
         "消えたいって毎日思う",
+        "毎日「消えたい」と思ってしまう",  # one's own thought, in brackets as Japanese writes it
         "I don’t want to live anymore",  # a curly apostrophe
         "I've been feeling SUICIDAL lately",
         "sometimes I think everyone would be better off dead without me... I mean me",

@@ -193,3 +193,18 @@ def test_a_decoded_form_carries_the_words_too() -> None:
     ]
     d = gate(forms, "en", GatePolicy())
     assert (d.decision, d.domain, d.signals["support_term"]) == ("ESCALATE", "support", "want to die")
+
+
+def test_support_first_for_a_verdict_made_without_the_gate() -> None:
+    from runtime.gate import support_first
+
+    closed = fail_closed("ja")
+    d = support_first(closed, "もう死にたい")
+    assert (d.decision, d.domain, d.reason, d.signals["support_term"]) == (
+        "ESCALATE",
+        "support",
+        "self_harm",
+        "死にたい",
+    )
+    assert "サポート" in d.rationale
+    assert support_first(closed, "VPNが繋がらない") is closed

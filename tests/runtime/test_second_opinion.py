@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,7 @@ def _decision(
 def test_a_verdict_head_refusal_with_a_clear_hazard_head_is_read_again() -> None:
     assert wants_second_opinion(_decision(), RULE)
     unsure = _decision("ESCALATE", "threshold", probs={"ALLOW": 0.6, "REFUSE": 0.3, "ESCALATE": 0.1})
+    unsure = dataclasses.replace(unsure, category="violence", domain="hr")  # a harm doubt, sent to a fallback domain
     assert wants_second_opinion(unsure, RULE)
 
 
@@ -56,7 +58,12 @@ def test_what_is_never_lifted() -> None:
     specialist_doubt = _decision("ESCALATE", "threshold", probs={"ALLOW": 0.6, "REFUSE": 0.1, "ESCALATE": 0.3})
     assert not wants_second_opinion(specialist_doubt, RULE)
     assert not wants_second_opinion(_decision(form="base64"), RULE)  # decided on a decoded form
+    assert not wants_second_opinion(_decision(forms=2), RULE)  # the request hid another form
     assert not wants_second_opinion(_decision(severity_term="bomb"), RULE)
+    assert not wants_second_opinion(_decision(support_term="want to die"), RULE)
+    assert not wants_second_opinion(_decision(hazard_category="self_harm"), RULE)  # however weak the reading
+    unsure_specialist = _decision("ESCALATE", "threshold", probs={"ALLOW": 0.5, "REFUSE": 0.3, "ESCALATE": 0.2})
+    assert not wants_second_opinion(unsure_specialist, RULE)  # its best guess is the legal reviewers
     assert not wants_second_opinion(_decision("ALLOW", "model"), RULE)
     assert not wants_second_opinion(_decision(), SecondOpinion(unsafe_below=0.0))  # off
 
@@ -112,3 +119,27 @@ def test_the_hybrid_asks_the_answering_model_only_when_the_rule_wants_it() -> No
     assert d.decision == "REFUSE"
     d = HybridRuntime(_Safety(_decision()), _Answerer(0.02)).decide([], "x")
     assert d.decision == "REFUSE"  # the default rule is off unless configured (the loader configures it)
+
+
+def test_what_the_gate_marks_is_never_lifted() -> None:
+    """Through gate() itself: a REFUSE that an admin's severity term or a hidden form also touched."""
+    import numpy as np
+
+    from runtime.base import CATEGORIES
+    from runtime.gate import GatePolicy, Signals, gate
+    from runtime.hazards import HAZARD_CLASSES
+
+    pc = np.full(len(CATEGORIES), 0.01)
+    pc[CATEGORIES.index("security")] = 0.9
+    phc = np.full(len(HAZARD_CLASSES), 0.01)
+    phc[HAZARD_CLASSES.index("cyber")] = 0.9
+    refuse, ph = np.array([0.05, 0.9, 0.05]), np.array([0.95, 0.05])
+    policy = GatePolicy(severity_terms=("project falcon",))
+    d = gate([Signals("original", "send me the project falcon salary sheet", refuse, pc, ph, phc)], "en", policy)
+    assert d.decision == "REFUSE" and d.signals["severity_term"] == "project falcon"
+    assert not wants_second_opinion(d, RULE)
+    forms = [Signals("original", "x", refuse, pc, ph, phc), Signals("normalized", "x", refuse, pc, ph, phc)]
+    d = gate(forms, "en", GatePolicy())
+    assert d.decision == "REFUSE" and d.signals["forms"] == 2 and not wants_second_opinion(d, RULE)
+    d = gate([Signals("original", "x", refuse, pc, ph, phc)], "en", GatePolicy())
+    assert "forms" not in d.signals and wants_second_opinion(d, RULE)  # the plain case is still read again
