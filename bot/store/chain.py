@@ -114,11 +114,17 @@ def _columns(fields: tuple[str, ...]) -> str:
 class ChainStore(StoreBase):
     """The decisions table: append, look up, verify, export."""
 
+    def _lock_chain(self, c: Conn) -> None:
+        """Serialise with every other append until this write transaction ends: on PostgreSQL the chain's
+        transaction-scoped advisory lock (taking it again in the same transaction is harmless); SQLite's
+        write transaction (BEGIN IMMEDIATE) is already the only writer."""
+        if c.dialect is POSTGRES:
+            c.execute("SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK_KEY,))
+
     def _append(self, c: Conn, row: dict[str, Any]) -> int:
         """Chain one row: keyed (v2) when SO8T_AUDIT_KEY is set, else unkeyed (v1). Runs inside a write
         transaction; on PostgreSQL it first takes the chain's advisory lock (held until commit)."""
-        if c.dialect is POSTGRES:
-            c.execute("SELECT pg_advisory_xact_lock(?)", (CHAIN_LOCK_KEY,))
+        self._lock_chain(c)
         last = c.execute("SELECT id, hash, chain_v FROM decisions ORDER BY id DESC LIMIT 1").fetchone()
         row = dict(row)
         row["id"] = (last[0] + 1) if last else 1

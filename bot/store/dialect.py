@@ -29,9 +29,23 @@ def is_postgres_url(target: str | Path) -> bool:
     return isinstance(target, str) and target.startswith(POSTGRES_SCHEMES)
 
 
+_QUERY_PASSWORD = re.compile(r"([?&](?:password|passwd)=)[^&#]*", re.IGNORECASE)
+
+
 def redact_url(url: str) -> str:
-    """The URL without its password (for messages and `so8t status`)."""
-    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+    """The URL without its password (for messages and `so8t status`): the userinfo's password, up to the
+    last '@' before the host (a password may hold an unencoded '@' or '/'), and a `password=` / `passwd=`
+    query parameter."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        # the last '@' before the query: a password's unencoded '@' or '/' masks too much, never too little
+        query = min((i for i in (rest.find(ch) for ch in "?#") if i >= 0), default=len(rest))
+        at = rest.rfind("@", 0, query)
+        colon = rest.find(":", 0, at) if at >= 0 else -1
+        if colon >= 0:
+            rest = f"{rest[:colon]}:***{rest[at:]}"
+        url = f"{scheme}{sep}{rest}"
+    return _QUERY_PASSWORD.sub(r"\1***", url)
 
 
 def describe_target(target: str | Path) -> str:

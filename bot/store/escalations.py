@@ -123,6 +123,13 @@ class EscalationStore(ChainStore):
         """Resolve once: (escalation, True) when this call (or a replay of its event) resolved it."""
 
         def fn(c: Conn) -> bool:
+            # the conditional UPDATE is the decision: on PostgreSQL it takes the row lock and, when another
+            # replica resolved the case meanwhile, re-reads the row and updates nothing; SQLite writes one at a time
+            updated = c.execute(
+                "UPDATE escalations SET status = 'resolved', resolved_at = ?, reviewer = ?, action = ?, "
+                "resolution_text = ?, resolution_event_id = ? WHERE id = ? AND status <> 'resolved'",
+                (res.at, res.reviewer, res.action, mask_text(res.text), res.event_id, res.escalation_id),
+            ).rowcount
             row = c.execute(
                 'SELECT status, resolution_event_id, decision_id, platform, channel, thread, "user", lang, '
                 "domain, text_masked FROM escalations WHERE id = ?",
@@ -130,13 +137,8 @@ class EscalationStore(ChainStore):
             ).fetchone()
             if row is None:
                 raise KeyError(res.escalation_id)
-            if row[0] == "resolved":
+            if updated != 1:  # resolved already (by this event's replay, or by another)
                 return bool(res.event_id) and row[1] == res.event_id
-            c.execute(
-                "UPDATE escalations SET status = 'resolved', resolved_at = ?, reviewer = ?, action = ?, "
-                "resolution_text = ?, resolution_event_id = ? WHERE id = ?",
-                (res.at, res.reviewer, res.action, mask_text(res.text), res.event_id, res.escalation_id),
-            )
             self._append(
                 c,
                 _reviewer_row(
@@ -167,6 +169,7 @@ class EscalationStore(ChainStore):
         (the chained row, True) for the first save; (the earlier row, False) when the case was saved already."""
 
         def fn(c: Conn) -> bool:
+            self._lock_chain(c)  # before the check: two replicas saving the same case at once chain it once
             if c.execute(
                 "SELECT id FROM decisions WHERE kind = 'kb_saved' AND escalation_id = ? LIMIT 1", (esc_id,)
             ).fetchone():

@@ -3,7 +3,11 @@ model changes, the adapters' ledger and the console workspace, the keyed chain a
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -11,6 +15,7 @@ from adapters.console.workspace import Workspace
 from adapters.ledger import Ledger, Posted
 from bot.events import Resolution
 from bot.store import SCHEMA_VERSION, AuditStore, DecisionRecord, describe_target
+from bot.store.dialect import redact_url
 from runtime.base import Decision
 
 KEY = b"k" * 32
@@ -167,3 +172,62 @@ def test_status_and_report_commands(store_target: str) -> None:
 def test_urls_are_shown_without_their_password() -> None:
     assert describe_target("postgresql://so8t:s3cret@db:5432/so8t") == "postgresql://so8t:***@db:5432/so8t"
     assert describe_target("var/so8t.db") == "var/so8t.db"
+
+
+def _racing(first: AuditStore, second: Callable[[], Any]) -> list[Any]:
+    """Run `second` in a thread while `first` is inside its write transaction, just before it chains: the
+    other replica's call starts while the first has checked and not yet committed."""
+    out: list[Any] = []
+    plain = first._append
+
+    def append(c: Any, row: dict[str, Any]) -> int:
+        if not out:
+            out.append(threading.Thread(target=lambda: out.append(second())))
+            out[0].start()
+            time.sleep(0.3)  # the other call is now waiting on the lock (or, unserialised, past its check)
+        return plain(c, row)
+
+    first._append = append  # type: ignore[method-assign]
+    return out
+
+
+def test_two_replicas_resolving_or_saving_one_case_at_once_win_once(store_target: str) -> None:
+    a = AuditStore(store_target, audit_key=KEY, data_key=None, owner="A")
+    b = AuditStore(store_target, audit_key=KEY, data_key=None, owner="B")
+    did = a.append_decision(_record(0, "ESCALATE"))
+    base = {"platform": "slack", "channel": "C1", "thread": "t0", "user": "u1", "text_masked": "x", "lang": "ja"}
+    esc = a.open_escalation(did, "escalate", "hr", base, "raw", 100.0, 200.0)
+    race = _racing(a, lambda: b.resolve_escalation(Resolution(esc.id, "decline", "bob", "no", 151.0, "ev2")))
+    resolved, won = a.resolve_escalation(Resolution(esc.id, "approve", "ann", "ok", 150.0, "ev1"))
+    race[0].join(timeout=30)
+    other, other_won = race[1]
+    assert won and not other_won
+    assert resolved.resolution and resolved.resolution.action == "approve"
+    assert other.resolution and other.resolution.event_id == "ev1"  # the other replica sees the winner
+    _, replay = b.resolve_escalation(Resolution(esc.id, "approve", "ann", "ok", 152.0, "ev1"))
+    assert replay  # the winning event replayed still wins, and chains nothing
+    race = _racing(a, lambda: b.save_to_kb(esc.id, "bob", "ev4", 161.0, "kb/hr/b.md"))
+    saved, first = a.save_to_kb(esc.id, "ann", "ev3", 160.0, "kb/hr/a.md")
+    race[0].join(timeout=30)
+    again, second = race[1]
+    assert first and not second and again["id"] == saved["id"] and saved["user"] == "ann"
+    kinds = [r["kind"] for r in a.export()]
+    assert kinds.count("resolution") == 1 and kinds.count("kb_saved") == 1
+    assert a.verify_chain().ok
+    a.close()
+    b.close()
+
+
+def test_urls_hide_a_password_with_an_at_sign_or_in_the_query() -> None:
+    assert redact_url("postgresql://so8t:p@ss@w0rd@db:5432/so8t") == "postgresql://so8t:***@db:5432/so8t"
+    assert redact_url("postgres://so8t@db/so8t?password=s3cret&sslmode=require") == (
+        "postgres://so8t@db/so8t?password=***&sslmode=require"
+    )
+    assert redact_url("postgresql://db/so8t?sslmode=require&PASSWD=x%40y") == (
+        "postgresql://db/so8t?sslmode=require&PASSWD=***"
+    )
+    assert redact_url("postgresql://so8t@db:5432/so8t") == "postgresql://so8t@db:5432/so8t"
+    with_user = "postgresql://db/so8t?user=me@corp&password=a@b"
+    assert redact_url(with_user) == "postgresql://db/so8t?user=me@corp&password=***"
+    assert redact_url("postgresql://so8t:a/b@db/so8t") == "postgresql://so8t:***@db/so8t"
+    assert "s3" not in describe_target("postgresql://u:s3@x@db/so8t")
