@@ -95,13 +95,16 @@ class App:
         if self.scheduler is not None:
             await self.scheduler.stop()
         if self.replicas is not None:
-            await self.replicas.stop()  # stops the led platforms it started
+            await self.replicas.stop()  # stops renewing and the led platforms it started
         for platform in reversed(self.platforms):
             if self.replicas is None or platform not in self.replicas.led:
                 await platform.stop()
         if self.runner is not None:
             await self.runner.cleanup()
         await self.bot.stop()
+        if self.replicas is not None:
+            # only now that this replica answers nothing more: another takes its unfinished events
+            await self.replicas.release()
         self.console.workspace.close()
         self.store.close()
 

@@ -57,6 +57,8 @@ class Replicas:
             self.taken_over += await self.recover()
         except StoreError as exc:
             log.error("replica round failed: %s", exc)
+        except Exception as exc:  # noqa: BLE001 - e.g. a payload the recovery cannot read: lead all the same
+            log.error("replica round failed (%s)", type(exc).__name__)
         for platform in self.led:
             name = str(platform.platform)
             try:
@@ -64,21 +66,30 @@ class Replicas:
             except StoreError as exc:
                 log.error("leader election for %s failed: %s", name, exc)
                 leads = False
-            if leads and name not in self.leading:
-                log.info("this replica (%s) leads %s: starting it", self.store.owner, name)
-                await platform.start()
-                self.leading.add(name)
-            elif not leads and name in self.leading:
-                log.warning("this replica lost the lead of %s: stopping it", name)
-                self.leading.discard(name)
-                await platform.stop()
+            try:
+                if leads and name not in self.leading:
+                    log.info("this replica (%s) leads %s: starting it", self.store.owner, name)
+                    await platform.start()
+                    self.leading.add(name)
+                elif not leads and name in self.leading:
+                    log.warning("this replica lost the lead of %s: stopping it", name)
+                    self.leading.discard(name)
+                    await platform.stop()
+            except Exception as exc:  # noqa: BLE001 - the next round tries again; the other platforms go on
+                log.error("%s %s failed (%s)", "starting" if leads else "stopping", name, type(exc).__name__)
 
     async def _run(self) -> None:
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception as exc:  # noqa: BLE001 - a failed round must not end the renewals
+                # one line, the exception's type only: its message may carry a payload or a secret
+                log.error("replica round failed (%s); retrying in %.1f s", type(exc).__name__, self.interval_s)
             await self.sleep(self.interval_s)
 
     async def stop(self) -> None:
+        """Stop renewing and stop the led platforms; the claims stay held until `release` (after the bot has
+        stopped answering them)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -90,6 +101,9 @@ class Replicas:
                 await platform.stop()
                 with contextlib.suppress(StoreError):
                     await asyncio.to_thread(self.store.resign, name)
+
+    async def release(self) -> None:
+        """Hand the unfinished events this replica holds to the others: only once it no longer works on them."""
         with contextlib.suppress(StoreError):
             released = await asyncio.to_thread(self.store.release_claims)
             if released:

@@ -108,3 +108,111 @@ def test_one_replica_leads_the_gateway_and_another_takes_over(pg_url: str) -> No
     result = asyncio.run(scenario())
     assert 0.4 <= result["takeover_s"] < 5.0  # after the lease (0.5 s), soon after it
     print(f"\ngateway lead taken over {result['takeover_s']:.2f} s after the leader stopped renewing (lease 0.5 s)")
+
+
+class _FakeStore:
+    """What Replicas uses of the store, counting the renewals (no database: the loop's own behaviour)."""
+
+    lease_s = 0.3
+    owner = "r0"
+    is_postgres = True
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.renewals = 0
+
+    def renew_leases(self) -> None:
+        self.renewals += 1
+
+    def lead(self, name: str, lease_s: float) -> bool:
+        return True
+
+    def resign(self, name: str) -> None:
+        self.log.append("resign")
+
+    def release_claims(self) -> int:
+        self.log.append("release")
+        return 0
+
+    def close(self) -> None:
+        self.log.append("store.close")
+
+
+class _FlakyGateway(_Gateway):
+    def __init__(self) -> None:
+        super().__init__()
+        self.starts = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        if self.starts == 1:
+            raise RuntimeError("gateway refused: token=xoxb-secret")  # its message must not reach the log
+        self.running = True
+
+
+def test_the_loop_survives_any_error_and_keeps_renewing(caplog: Any) -> None:
+    async def scenario() -> tuple[_FakeStore, _FlakyGateway]:
+        store = _FakeStore([])
+        gateway = _FlakyGateway()
+        rounds = asyncio.Event()
+        calls = 0
+
+        async def bad_recover() -> int:
+            nonlocal calls
+            calls += 1
+            if calls <= 2:
+                raise ValueError("bad payload: 'my salary is 123'")
+            return 0
+
+        async def sleep(_: float) -> None:
+            if store.renewals >= 4:
+                rounds.set()
+            await asyncio.sleep(0)
+
+        replicas = Replicas(store, bad_recover, [gateway], sleep=sleep)  # type: ignore[arg-type]
+        replicas.start()
+        await asyncio.wait_for(rounds.wait(), timeout=10)
+        await replicas.stop()
+        return store, gateway
+
+    with caplog.at_level("ERROR", logger="so8t.replicas"):
+        store, gateway = asyncio.run(scenario())
+    assert store.renewals >= 4  # the leases were renewed after the failed rounds
+    assert gateway.starts >= 2 and not gateway.running  # retried after its failed start, stopped at the end
+    assert "ValueError" in caplog.text and "RuntimeError" in caplog.text
+    assert "salary" not in caplog.text and "xoxb" not in caplog.text
+
+
+def test_a_stopping_replica_releases_its_claims_only_after_the_bot_stopped() -> None:
+    from serve.app import App
+
+    log: list[str] = []
+
+    class _Bot:
+        async def stop(self) -> None:
+            log.append("bot.stop")
+
+    class _Runner:
+        async def cleanup(self) -> None:
+            log.append("runner.cleanup")
+
+    class _Workspace:
+        def close(self) -> None:
+            log.append("workspace.close")
+
+    class _Console:
+        workspace = _Workspace()
+
+    store = _FakeStore(log)
+    app = App(
+        config=None,  # type: ignore[arg-type]
+        settings=None,  # type: ignore[arg-type]
+        store=store,  # type: ignore[arg-type]
+        bot=_Bot(),  # type: ignore[arg-type]
+        console=_Console(),  # type: ignore[arg-type]
+        runtime=None,  # type: ignore[arg-type]
+        runner=_Runner(),  # type: ignore[arg-type]
+        replicas=Replicas(store, _no_work),  # type: ignore[arg-type]
+    )
+    asyncio.run(app.stop())
+    assert log == ["runner.cleanup", "bot.stop", "release", "workspace.close", "store.close"]
