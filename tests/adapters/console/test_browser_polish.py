@@ -273,7 +273,8 @@ def test_japanese_card_in_the_browser(tmp_path: Path) -> None:
             page = browser.new_page(viewport={"width": 1000, "height": 560})
             page.goto(server.app.url)
             say(page, "alice", "給与の計算が間違っています。先月分の残業代が入っていません")
-            expect(page.locator('.msg[data-user="so8t"]').first).to_contain_text("人事の担当者に引き継ぎました", timeout=15_000)
+            notice = page.locator('.msg[data-user="so8t"]').first
+            expect(notice).to_contain_text("人事の担当者に引き継ぎました", timeout=15_000)
             page.click('#channels li[data-channel="hr-review"]')
             page.click('#quick-users button[data-user="reviewer"]')
             card = page.locator('.msg[data-kind="card"]').first
