@@ -74,7 +74,7 @@ class Pipeline:
                 bot.metrics.errors.inc("runtime")
                 decision = self.runtime_error_decision(msg.text)
             if decision.reason == "runtime_error":  # the model failed: a person at risk still gets support
-                decision = support_first(decision, msg.text)
+                decision = support_first(decision, [msg.text])
             latency_ms = (time.perf_counter() - t0) * 1000.0
             if existing is not None:
                 decision_id, decision = existing  # finishing after a crash: the audited verdict stands

@@ -114,10 +114,13 @@ def fail_closed(
     )
 
 
-def support_first(d: Decision, text: str, terms: Sequence[str] = SUPPORT_TERMS) -> Decision:
-    """`d`, or the support route when `text` holds the words of a person at risk: for the verdicts made
-    without the gate (the model failed, fail closed), so that a person at risk still gets support at once."""
-    phrase = support_hit([text], terms)
+def support_first(
+    d: Decision, texts: Sequence[str], terms: Sequence[str] = SUPPORT_TERMS, confidence: float | None = None
+) -> Decision:
+    """`d`, or the support route when `texts` hold the words of a person at risk: the gate's last word on
+    every readable form, and the same for the verdicts made without it (the model failed, fail closed), so
+    that a person at risk is never refused or answered and still gets support at once."""
+    phrase = support_hit(texts, terms)
     if phrase is None or d.domain == SUPPORT_DOMAIN:
         return d
     d = dataclasses.replace(
@@ -127,6 +130,7 @@ def support_first(d: Decision, text: str, terms: Sequence[str] = SUPPORT_TERMS) 
         domain=SUPPORT_DOMAIN,
         reason="self_harm",
         human_required=True,
+        confidence=d.confidence if confidence is None else confidence,
         rationale=render_rationale("ESCALATE", "self_harm", d.lang, reason="self_harm", domain=SUPPORT_DOMAIN),
     )
     return dataclasses.replace(d, signals={**d.signals, "support_term": phrase})
@@ -276,19 +280,7 @@ def gate(
     ids = {"model_id": model_id, "head_id": head_id}
     decisions = [_one_form(sig, lang, policy, **ids) for sig in forms]
     worst = max(decisions, key=_rank)  # max keeps the first of equals: the original form
-    phrase = support_hit([sig.text for sig in forms], policy.support_terms)
-    if phrase is not None and worst.domain != SUPPORT_DOMAIN:  # a person at risk is never refused or answered
-        worst = _redo(
-            worst,
-            lang,
-            policy,
-            decision="ESCALATE",
-            category="self_harm",
-            domain=SUPPORT_DOMAIN,
-            reason="self_harm",
-            confidence=1.0,
-        )
-        worst = dataclasses.replace(worst, signals={**worst.signals, "support_term": phrase})
+    worst = support_first(worst, [sig.text for sig in forms], policy.support_terms, confidence=1.0)
     term = severity_hit([sig.text for sig in forms], policy.severity_terms)
     if term is not None:  # noted whatever the verdict: a later rule (second opinion) must not lift it to ALLOW
         if worst.decision == "ALLOW":

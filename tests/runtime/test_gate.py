@@ -199,7 +199,7 @@ def test_support_first_for_a_verdict_made_without_the_gate() -> None:
     from runtime.gate import support_first
 
     closed = fail_closed("ja")
-    d = support_first(closed, "もう死にたい")
+    d = support_first(closed, ["もう死にたい"])
     assert (d.decision, d.domain, d.reason, d.signals["support_term"]) == (
         "ESCALATE",
         "support",
@@ -207,4 +207,4 @@ def test_support_first_for_a_verdict_made_without_the_gate() -> None:
         "死にたい",
     )
     assert "サポート" in d.rationale
-    assert support_first(closed, "VPNが繋がらない") is closed
+    assert support_first(closed, ["VPNが繋がらない"]) is closed
